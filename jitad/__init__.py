@@ -1,0 +1,13 @@
+"""jitad: exact gradients of NumPy code, compiled to machine code with numba.
+
+>>> import numpy as np, jitad
+>>> jitad.grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
+array([2., 4.])
+"""
+__version__ = "0.1.0"
+
+from . import fd
+from .api import grad, jit, stop_gradient, trace, value_and_grad, vjp
+from .fd import check_grad
+
+__all__ = ["grad", "value_and_grad", "vjp", "jit", "trace", "stop_gradient", "fd", "check_grad"]

@@ -1,0 +1,1 @@
+"""Graph -> Python source -> numba kernel; and the NumPy reference interpreter."""

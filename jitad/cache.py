@@ -1,0 +1,98 @@
+"""Compiled kernels by cache key, and the statistics that make recompiles visible.
+
+A key is a frozen, hashable value: (argument tree structure, and per leaf its
+shape and dtype, or its value for static leaves). The function, transform and
+argnums select the ``FunctionCache`` itself, so two keys of one function never
+mix transforms. A mismatch makes a new entry; an entry is never reused for
+other shapes.
+
+``jitad.grad(f).cache`` (every transformed function has ``.cache``) shows the
+entries and counts of traces, compiles, compile seconds and hits.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Entry:
+    """One compiled specialisation: how to call its kernel and shape its results."""
+
+    key: tuple
+    kernel: object  # backend.compile.Kernel
+    graph: object   # the transformed graph the kernel computes
+    run: object     # run(leaves) -> user-facing result
+    calls: int = 0
+
+
+@dataclass
+class FunctionCache:
+    """The kernels of one (function, transform, argnums)."""
+
+    name: str
+    entries: dict = field(default_factory=dict)
+    traces: int = 0
+    compiles: int = 0
+    hits: int = 0
+
+    @property
+    def compile_seconds(self) -> float:
+        return sum(e.kernel.compile_seconds for e in self.entries.values())
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __repr__(self):
+        lines = [f"<jitad cache of {self.name}: {len(self.entries)} entries, {self.traces} traces, "
+                 f"{self.compiles} compiles ({self.compile_seconds:.2f} s), {self.hits} hits>"]
+        for key, entry in self.entries.items():
+            lines.append(f"  {describe_key(key)}: {entry.calls} calls, "
+                         f"compiled in {entry.kernel.compile_seconds:.3f} s")
+        return "\n".join(lines)
+
+
+def leaf_key(leaf):
+    """The part of the cache key one argument leaf contributes."""
+    kind = type(leaf)
+    if kind is float:
+        return float
+    if kind is np.ndarray:
+        return (leaf.shape, leaf.dtype.str)
+    if isinstance(leaf, np.generic):
+        return ((), leaf.dtype.str)
+    if leaf is None or kind in (bool, int, str):
+        return ("static", leaf)
+    raise TypeError(f"jitad cannot take an argument of type {kind.__name__}; pass floats, "
+                    "NumPy arrays, or tuples/lists/dicts of them")
+
+
+def describe_key(key) -> str:
+    _, leaf_keys = key
+    parts = []
+    for k in leaf_keys:
+        if k is float:
+            parts.append("float")
+        elif k[0] == "static":
+            parts.append(repr(k[1]))
+        else:
+            parts.append(f"{np.dtype(k[1]).name}{list(k[0])}")
+    return "(" + ", ".join(parts) + ")"
+
+
+_caches: "weakref.WeakKeyDictionary | dict" = weakref.WeakKeyDictionary()
+_unweakrefable: dict = {}
+
+
+def cache_for(f, transform: str, argnums) -> FunctionCache:
+    """The cache shared by every ``transform(f, argnums)`` made from ``f``, so
+    ``jitad.grad(f)(x)`` written inline in a loop compiles once."""
+    try:
+        table = _caches.setdefault(f, {})
+    except TypeError:
+        table = _unweakrefable.setdefault(f, {})
+    name = f"{transform}({getattr(f, '__qualname__', repr(f))}"
+    name += f", argnums={argnums})" if transform not in ("jit", "vjp") else ")"
+    return table.setdefault((transform, argnums), FunctionCache(name))

@@ -1,0 +1,190 @@
+"""The intermediate representation: ``Var``, ``Lit``, ``Op``, ``Graph``.
+
+A ``Graph`` is a Wengert list: inputs, a sequence of ops in single-assignment
+form, and outputs. It is immutable and knows nothing of tracing, derivatives or
+code generation; every other stage reads and writes it.
+
+Printing follows the classic presentation (Griewank & Walther): the n inputs
+are ``v_{1-n} .. v_0`` and the op results are numbered ``v_1, v_2, ...`` in
+evaluation order, so ``str(graph)`` reads like a textbook trace::
+
+    v_-1 = x1
+    v_0 = x2
+    v_1 = v_0 ** 2
+    v_2 = sin(v_1)
+    y = v_2
+
+The numbering is positional and computed by the printer; ``Var.id`` is only an
+identity for the stages that build graphs.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+_ids = itertools.count()
+
+
+@dataclass(frozen=True, eq=False)
+class Var:
+    """A value in a graph: an identity plus its abstract value (shape, dtype)."""
+
+    shape: tuple
+    dtype: np.dtype
+    id: int = field(default_factory=lambda: next(_ids))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        return f"Var({self.id}: {_type_str(self)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Lit:
+    """A constant operand: a Python number (``weak``: it takes the dtype of the
+    array it meets, as in NumPy 2) or a NumPy array captured by the trace."""
+
+    val: Any
+    shape: tuple
+    dtype: np.dtype
+    weak: bool = False
+
+    @staticmethod
+    def of(value) -> "Lit":
+        if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+            return Lit(value, (), np.dtype(type(value)) if not isinstance(value, bool)
+                       else np.dtype(bool), weak=True)
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            return Lit(arr[()], (), arr.dtype)
+        return Lit(arr, arr.shape, arr.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self) -> str:
+        if self.shape:
+            return f"const{_type_str(self)}"
+        return repr(self.val.item() if isinstance(self.val, np.generic) else self.val)
+
+
+Atom = Var | Lit
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One primitive application: ``outputs = primitive(*inputs, **params)``."""
+
+    primitive: Any  # jitad.primitives.Primitive; typed loosely so ir imports nothing
+    inputs: tuple
+    outputs: tuple
+    params: dict
+
+    @property
+    def out(self) -> Var:
+        (out,) = self.outputs
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """Inputs, ops in evaluation order, outputs (Vars or Lits)."""
+
+    inputs: tuple
+    ops: tuple
+    outputs: tuple
+    input_names: tuple = ()
+
+    def names(self) -> dict:
+        """Var -> printed name, numbered as in the module docstring."""
+        n = len(self.inputs)
+        names = {v: f"v_{i + 1 - n}" for i, v in enumerate(self.inputs)}
+        count = itertools.count(1)
+        for op in self.ops:
+            for v in op.outputs:
+                names[v] = f"v_{next(count)}"
+        return names
+
+    def pretty(self, types: bool = False) -> str:
+        names = self.names()
+
+        def name(a):
+            return names.get(a, f"?{a.id}") if isinstance(a, Var) else repr(a)
+
+        input_names = self.input_names or [f"x{i + 1}" for i in range(len(self.inputs))]
+        lines = []
+        for v, label in zip(self.inputs, input_names):
+            lines.append(f"{names[v]} = {label}" + (f"  : {_type_str(v)}" if types else ""))
+        for op in self.ops:
+            rhs = op.primitive.format(*map(name, op.inputs), **op.params)
+            lhs = ", ".join(names[v] for v in op.outputs)
+            line = f"{lhs} = {rhs}" if lhs else rhs
+            if types and op.outputs:
+                line += "  : " + ", ".join(_type_str(v) for v in op.outputs)
+            lines.append(line)
+        outs = [name(v) for v in self.outputs]
+        if len(outs) == 1:
+            lines.append(f"y = {outs[0]}")
+        else:
+            lines.extend(f"y{i + 1} = {o}" for i, o in enumerate(outs))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.pretty()
+
+    def __repr__(self) -> str:
+        return f"Graph({len(self.inputs)} inputs, {len(self.ops)} ops, {len(self.outputs)} outputs)"
+
+
+def _type_str(a) -> str:
+    return f"{a.dtype.name}[{','.join(map(str, a.shape))}]"
+
+
+class GraphError(ValueError):
+    """A graph broke an IR invariant (raised by ``validate``)."""
+
+
+def validate(graph: Graph) -> Graph:
+    """Check single assignment, no unbound vars, and that every op's outputs
+    agree with its primitive's shape/dtype rule. Returns the graph.
+
+    >>> from jitad import trace
+    >>> validate(trace(lambda x: x * 2.0, 1.0)).ops[0].primitive.name
+    'mul'
+    """
+    bound = set(graph.inputs)
+    if len(bound) != len(graph.inputs):
+        raise GraphError("an input appears twice")
+
+    def check_bound(a, where):
+        if isinstance(a, Var) and a not in bound:
+            raise GraphError(f"{where} reads unbound {a!r}")
+
+    for op in graph.ops:
+        for a in op.inputs:
+            check_bound(a, op.primitive.name)
+        expected = op.primitive.abstract_eval(*op.inputs, **op.params)
+        got = [(v.shape, v.dtype) for v in op.outputs]
+        if got != expected:
+            raise GraphError(f"{op.primitive.name}: outputs {got} but the shape rule says {expected}")
+        for v in op.outputs:
+            if v in bound:
+                raise GraphError(f"{v!r} assigned twice")
+            bound.add(v)
+    for a in graph.outputs:
+        check_bound(a, "outputs")
+    return graph

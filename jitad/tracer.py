@@ -1,0 +1,281 @@
+"""Tracing: run the user's function on ``Tracer`` values and record a ``Graph``.
+
+A ``Tracer`` stands for one array (or scalar) of the user's computation. It
+carries the concrete value it has on this call -- tracing runs the function on
+real inputs -- and the ``Var`` that names it in the graph being recorded by its
+``Builder``. NumPy hands operations on tracers to us through its own dispatch
+protocols (``__array_ufunc__``, ``__array_function__``) and Python's operator
+methods, so user code keeps ``import numpy as np``.
+
+The NumPy functions jitad understands are listed in explicit tables
+(``numpy_api``); anything else raises a ``TypeError`` that names it, rather
+than running NumPy on a tracer and recording a wrong graph.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from . import tree
+from .ir import Graph, Lit, Op, Var
+from .primitives import ACTIVE_BUILDERS
+
+_levels = itertools.count(1)
+
+
+class TraceError(TypeError):
+    """User code did something on a traced value that jitad cannot record."""
+
+
+class Builder:
+    """Records ops into a graph. ``concrete``: tracers carry values (a trace of
+    user code) or not (a transform re-emitting a graph abstractly)."""
+
+    def __init__(self, concrete: bool = True):
+        self.level = next(_levels)
+        self.concrete = concrete
+        self.inputs: list[Var] = []
+        self.ops: list[Op] = []
+        self.captured: dict[int, tuple] = {}  # id(outer tracer) -> (outer tracer, inner tracer)
+        self.closed = False
+
+    def __enter__(self):
+        ACTIVE_BUILDERS.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        ACTIVE_BUILDERS.remove(self)
+
+    def new_input(self, shape, dtype, val=None) -> "Tracer":
+        var = Var(tuple(shape), np.dtype(dtype))
+        self.inputs.append(var)
+        return Tracer(var, val, self)
+
+    def lift(self, x) -> tuple:
+        """(atom, value) for an operand: our tracer, an outer tracer captured
+        from an enclosing trace (it becomes an extra input), or a constant."""
+        b = getattr(x, "_builder", None)
+        if b is self:
+            return x._var, x._val
+        if b is not None:
+            if b.closed:
+                raise TraceError("a traced value escaped from a finished trace (was it stored "
+                                 "in a global or a closure?); pass it as an argument instead")
+            if id(x) not in self.captured:
+                self.captured[id(x)] = (x, self.new_input(x.shape, x.dtype, x._val))
+            inner = self.captured[id(x)][1]
+            return inner._var, inner._val
+        if isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.dtype == object):
+            raise TraceError(f"jitad cannot use a {type(x).__name__} as an array operand here; "
+                             "build it with np.stack or np.concatenate")
+        lit = Lit.of(x)
+        return lit, lit.val
+
+    def apply(self, prim, args, params):
+        atoms, vals = zip(*map(self.lift, args))
+        [(shape, dtype)] = prim.abstract_eval(*atoms, **params)
+        simplified = _simplify(prim, atoms, args, shape, dtype)
+        if simplified is not None:
+            return simplified
+        val = None
+        if self.concrete:
+            with np.errstate(all="ignore"):
+                val = _as_dtype(prim.impl(*vals, **params), dtype)
+        out = Var(shape, dtype)
+        self.ops.append(Op(prim, tuple(atoms), (out,), params))
+        return Tracer(out, val, self)
+
+    def graph(self, outputs, input_names=()) -> Graph:
+        self.closed = True
+        outs = tuple(self.lift(o)[0] for o in outputs)
+        return Graph(tuple(self.inputs), tuple(self.ops), outs, tuple(input_names))
+
+
+def _as_dtype(val, dtype):
+    arr = np.asarray(val)
+    if arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return arr[()] if arr.ndim == 0 else arr
+
+
+def _is_lit(atom, value):
+    return isinstance(atom, Lit) and atom.shape == () and atom.val == value
+
+
+def _simplify(prim, atoms, args, shape, dtype):
+    """x*1, 1*x, x+0, 0+x, x-0 -> x when the type is unchanged (the gradient
+    seed is a literal 1.0, and rules multiply by it)."""
+    name = prim.name
+    if name in ("mul", "safe_mul", "add", "sub") and len(atoms) == 2:
+        unit = 1 if name in ("mul", "safe_mul") else 0
+        for keep, other in ((0, 1), (1, 0)):
+            if name == "sub" and keep == 1:
+                break
+            if _is_lit(atoms[other], unit) and atoms[keep].shape == shape \
+                    and atoms[keep].dtype == dtype and not isinstance(atoms[keep], Lit):
+                return args[keep]
+    return None
+
+
+class Tracer:
+    """A traced array. Supports Python operators and NumPy dispatch."""
+
+    __slots__ = ("_var", "_val", "_builder")
+    __array_priority__ = 1000
+    __hash__ = None  # == records an op; tracers are not dict keys
+
+    def __init__(self, var: Var, val, builder: Builder):
+        self._var, self._val, self._builder = var, val, builder
+
+    shape = property(lambda self: self._var.shape)
+    dtype = property(lambda self: self._var.dtype)
+    ndim = property(lambda self: len(self._var.shape))
+    size = property(lambda self: self._var.size)
+
+    def __repr__(self):
+        return f"Tracer({self.dtype.name}{list(self.shape)}, value={self._val!r})"
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    # NumPy's dispatch protocols -------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from .numpy_api import UFUNCS
+        if method != "__call__":
+            raise TraceError(f"jitad cannot record np.{ufunc.__name__}.{method} on a traced value; "
+                             f"use the matching function (np.sum for np.add.reduce, ...)")
+        if kwargs.get("out") is not None:
+            raise TraceError(f"np.{ufunc.__name__}(..., out=...) writes in place, which jitad "
+                             "cannot record; use the returned value instead")
+        if ufunc not in UFUNCS:
+            raise TraceError(f"jitad has no derivative rule for np.{ufunc.__name__}")
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        if kwargs:
+            raise TraceError(f"np.{ufunc.__name__}: jitad does not support the keyword(s) "
+                             f"{sorted(kwargs)} on traced values")
+        return UFUNCS[ufunc](*inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from .numpy_api import FUNCTIONS
+        impl = FUNCTIONS.get(func)
+        if impl is None:
+            raise TraceError(f"jitad does not support {_qualname(func)} on traced values "
+                             "(no derivative rule); see the coverage table in the README")
+        return impl(*args, **kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TraceError("jitad cannot turn a traced value into a NumPy array (np.asarray, "
+                         "np.array, or a library outside NumPy called it); use NumPy functions "
+                         "on it directly, or jitad.stop_gradient if it is a constant")
+
+    # Python values from traced values ---------------------------------------
+    def _python_value(self, what):
+        raise TraceError(
+            f"{what} of a traced value: the result would not follow the input on the next "
+            f"call. If you called a `math` function use its NumPy twin (np.sin, not math.sin); "
+            f"for a branch on a value use np.where")
+
+    def __float__(self):
+        self._python_value("float()")
+
+    def __int__(self):
+        self._python_value("int()")
+
+    def __index__(self):
+        self._python_value("using as an index")
+
+    def __bool__(self):
+        self._python_value("bool() (an `if`/`while` on it)")
+
+    def __complex__(self):
+        self._python_value("complex()")
+
+    def item(self):
+        self._python_value(".item()")
+
+    def tolist(self):
+        self._python_value(".tolist()")
+
+    def __setitem__(self, index, value):
+        raise TraceError("in-place assignment x[...] = v on a traced array cannot be recorded; "
+                         "build the result functionally (np.where, np.concatenate)")
+
+
+def _qualname(func):
+    module = getattr(func, "__module__", "") or ""
+    name = getattr(func, "__name__", repr(func))
+    return f"np.{name}" if module.startswith("numpy") else f"{module}.{name}"
+
+
+def _install_methods():
+    """Operator and ndarray methods, all routed through the dispatch tables."""
+    from . import numpy_api as api
+
+    def binary(fn, reflected=False):
+        if reflected:
+            return lambda self, other: fn(other, self)
+        return lambda self, other: fn(self, other)
+
+    ops = {"add": api.add, "sub": api.subtract, "mul": api.multiply, "truediv": api.divide,
+           "pow": api.power, "matmul": api.matmul}
+    for name, fn in ops.items():
+        setattr(Tracer, f"__{name}__", binary(fn))
+        setattr(Tracer, f"__r{name}__", binary(fn, reflected=True))
+    for name, fn in {"lt": np.less, "le": np.less_equal, "gt": np.greater,
+                     "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal}.items():
+        setattr(Tracer, f"__{name}__", binary(api.UFUNCS[fn]))
+    Tracer.__neg__ = lambda self: api.negative(self)
+    Tracer.__pos__ = lambda self: self
+    Tracer.__abs__ = lambda self: api.UFUNCS[np.absolute](self)
+    Tracer.__getitem__ = api.getitem
+    Tracer.T = property(lambda self: api.transpose(self))
+    for name in api.METHODS:
+        setattr(Tracer, name, getattr(api, name))
+
+
+def trace(f, args, arg_names=None) -> tuple[Graph, object, list]:
+    """Run ``f(*args)`` on tracers; (primal graph, output treedef, captured).
+
+    Leaves that are Python ints, bools, strings or None stay static (passed to
+    ``f`` as they are); every other leaf becomes a graph input. ``captured``
+    lists the tracers of an enclosing trace that ``f`` closed over: they are
+    the graph's last inputs (empty for a top-level trace).
+    """
+    leaves, treedef = tree.flatten(tuple(args))
+    paths = tree.leaf_paths(treedef, "")
+    names = _leaf_names(paths, arg_names)
+    builder = Builder(concrete=True)
+    traced, input_names = [], []
+    for leaf, name in zip(leaves, names):
+        if is_static(leaf):
+            traced.append(leaf)
+            continue
+        value = leaf._val if isinstance(leaf, Tracer) else leaf
+        arr = np.asarray(value)
+        traced.append(builder.new_input(arr.shape, arr.dtype, arr[()] if arr.ndim == 0 else arr))
+        input_names.append(name)
+    with builder:
+        out = f(*tree.unflatten(treedef, traced))
+    out_leaves, out_treedef = tree.flatten(out)
+    captured = [outer for outer, _ in builder.captured.values()]
+    input_names += [f"captured{i}" for i in range(len(captured))]
+    return builder.graph(out_leaves, input_names), out_treedef, captured
+
+
+def is_static(leaf) -> bool:
+    """Python ints, bools, strings and None are static: part of the cache key."""
+    return leaf is None or isinstance(leaf, (bool, int, str)) and not isinstance(leaf, np.generic)
+
+
+def _leaf_names(paths, arg_names):
+    def name(path):
+        i = int(path[1:path.index("]")])
+        head = arg_names[i] if arg_names and i < len(arg_names) else f"x{i + 1}"
+        return head + path[path.index("]") + 1:]
+    return [name(p) for p in paths]

@@ -1,0 +1,211 @@
+"""Graph -> Graph transforms: the adjoint sweep, the tangent sweep, clean-ups.
+
+Every transform is the same loop over ``graph.ops`` with an environment from
+Var to value; it re-emits ops through ``Primitive.bind`` into whatever
+``Builder`` its arguments belong to. Run on a fresh abstract builder that
+yields a new graph (``vjp_graph``, ``jvp_graph``); run on the tracers of a
+user trace it inlines a derivative into it, which is how ``grad(grad(f))``
+works with no extra code.
+
+Adjoints are accumulated and cotangents unbroadcast here, once, in the sweep.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import primitives as P
+from .ir import Graph, Lit, Var
+from .tracer import Builder
+
+
+def _reader(env):
+    def read(a):
+        return a.val if isinstance(a, Lit) else env[a]
+    return read
+
+
+def inline(graph: Graph, args) -> list:
+    """Evaluate ``graph`` on ``args`` by binding every op: concrete args give
+    NumPy values, tracer args record the ops into their trace."""
+    env = dict(zip(graph.inputs, args))
+    read = _reader(env)
+    for op in graph.ops:
+        out = op.primitive.bind(*map(read, op.inputs), **op.params)
+        for v in op.outputs:
+            env[v] = out
+    return [read(o) for o in graph.outputs]
+
+
+def is_float(a) -> bool:
+    return np.issubdtype(a.dtype, np.inexact)
+
+
+def _active(graph: Graph, wrt) -> set:
+    """Vars that depend on an input in ``wrt`` through differentiable ops."""
+    active = {graph.inputs[i] for i in wrt}
+    for op in graph.ops:
+        for x, rule in zip(op.inputs, op.primitive.vjps):
+            if rule is not None and x in active:
+                active.update(v for v in op.outputs if is_float(v))
+                break
+    return active
+
+
+def _fit(value, like):
+    """Make a tangent or cotangent have the shape and dtype of ``like``:
+    broadcast it up, or sum out the axes broadcasting created."""
+    shape = P.shape_of(value)
+    if shape != like.shape:
+        extra = len(shape) - len(like.shape)
+        if extra < 0 or any(n > m for n, m in zip(shape[extra:], like.shape)):
+            value = P.broadcast_to(value, like.shape)
+        else:
+            summed = list(range(extra)) + [extra + i for i, n in enumerate(like.shape)
+                                           if n == 1 and shape[extra + i] != 1]
+            value = P.reshape(P.reduce_sum(value, summed), like.shape)
+    if P.dtype_of(value) != like.dtype:
+        value = P.convert(value, like.dtype)
+    return value
+
+
+def vjp_sweep(graph: Graph, primals, cotangents, wrt) -> tuple[list, list]:
+    """Primal sweep, then the adjoint sweep in reverse order.
+
+    ``cotangents``: one per graph output (None for zero). Returns (outputs,
+    cotangents of the inputs in ``wrt``; None where the output does not depend
+    on that input).
+    """
+    env = dict(zip(graph.inputs, primals))
+    read = _reader(env)
+    active = _active(graph, wrt)
+    for op in graph.ops:
+        out = op.primitive.bind(*map(read, op.inputs), **op.params)
+        for v in op.outputs:
+            env[v] = out
+
+    adjoints: dict[Var, object] = {}
+
+    def accumulate(var, value):
+        value = _fit(value, var)
+        adjoints[var] = P.add(adjoints[var], value) if var in adjoints else value
+
+    for o, ct in zip(graph.outputs, cotangents):
+        if ct is not None and o in active:
+            accumulate(o, ct)
+    for op in reversed(graph.ops):
+        if op.outputs[0] not in adjoints:
+            continue
+        g = adjoints.pop(op.outputs[0])
+        y = env[op.outputs[0]]
+        args = list(map(read, op.inputs))
+        for x, rule in zip(op.inputs, op.primitive.vjps):
+            if rule is not None and x in active:
+                x_bar = rule(g, y, *args, **op.params)
+                if x_bar is not None:
+                    accumulate(x, x_bar)
+    return [read(o) for o in graph.outputs], [adjoints.get(graph.inputs[i]) for i in wrt]
+
+
+def jvp_sweep(graph: Graph, primals, tangents, wrt) -> tuple[list, list]:
+    """Primal and tangent values together, in one forward sweep.
+
+    ``tangents``: one per input in ``wrt``. Returns (outputs, output tangents;
+    None where an output does not depend on the ``wrt`` inputs).
+    """
+    env = dict(zip(graph.inputs, primals))
+    read = _reader(env)
+    dots = {graph.inputs[i]: _fit(t, graph.inputs[i]) for i, t in zip(wrt, tangents)}
+    for op in graph.ops:
+        args = list(map(read, op.inputs))
+        y = op.primitive.bind(*args, **op.params)
+        for v in op.outputs:
+            env[v] = y
+        y_dot = None
+        for x, rule in zip(op.inputs, op.primitive.jvps):
+            if rule is not None and x in dots:
+                term = rule(dots[x], y, *args, **op.params)
+                if term is not None:
+                    y_dot = term if y_dot is None else P.add(y_dot, term)
+        if y_dot is not None and is_float(op.outputs[0]):
+            dots[op.outputs[0]] = _fit(y_dot, op.outputs[0])
+    return [read(o) for o in graph.outputs], [dots.get(o) if isinstance(o, Var) else None
+                                              for o in graph.outputs]
+
+
+def _new_inputs(builder, vars_):
+    return [builder.new_input(v.shape, v.dtype) for v in vars_]
+
+
+def _zeros_for(value, var):
+    return value if value is not None else P.zeros_like_shape(var.shape, var.dtype)
+
+
+def vjp_graph(graph: Graph, wrt, seed=None) -> Graph:
+    """Graph with inputs (primal inputs, output cotangents) and outputs (primal
+    outputs, cotangents of the ``wrt`` inputs). With ``seed`` (a number), the
+    output cotangents are that constant and are not inputs: ``seed=1.0`` on a
+    scalar output gives value and gradient."""
+    with Builder(concrete=False) as builder:
+        primals = _new_inputs(builder, graph.inputs)
+        if seed is None:
+            cts = _new_inputs(builder, graph.outputs)
+        else:
+            cts = [seed] * len(graph.outputs)
+        outs, bars = vjp_sweep(graph, primals, cts, wrt)
+        bars = [_zeros_for(b, graph.inputs[i]) for b, i in zip(bars, wrt)]
+    return simplify(builder.graph(outs + bars))
+
+
+def jvp_graph(graph: Graph, wrt) -> Graph:
+    """Graph with inputs (primal inputs, tangents of the ``wrt`` inputs) and
+    outputs (primal outputs, output tangents)."""
+    with Builder(concrete=False) as builder:
+        primals = _new_inputs(builder, graph.inputs)
+        tangents = _new_inputs(builder, [graph.inputs[i] for i in wrt])
+        outs, dots = jvp_sweep(graph, primals, tangents, wrt)
+        dots = [_zeros_for(d, o) for d, o in zip(dots, graph.outputs)]
+    return simplify(builder.graph(outs + dots))
+
+
+# ----------------------------------------------------------------- clean-ups
+
+def dce(graph: Graph) -> Graph:
+    """Drop ops whose outputs nothing uses (guards are always kept)."""
+    live = {o for o in graph.outputs if isinstance(o, Var)}
+    kept = []
+    for op in reversed(graph.ops):
+        if op.primitive.effect or any(v in live for v in op.outputs):
+            kept.append(op)
+            live.update(a for a in op.inputs if isinstance(a, Var))
+    return Graph(graph.inputs, tuple(reversed(kept)), graph.outputs, graph.input_names)
+
+
+def _lit_key(a):
+    if a.shape:
+        return ("array", id(a.val))
+    return ("scalar", a.val, a.dtype, a.weak)
+
+
+def cse(graph: Graph) -> Graph:
+    """Merge ops that apply the same primitive to the same inputs and params."""
+    seen, rename, ops = {}, {}, []
+
+    def atom(a):
+        return rename.get(a, a) if isinstance(a, Var) else a
+
+    for op in graph.ops:
+        inputs = tuple(map(atom, op.inputs))
+        key = (op.primitive, tuple(a if isinstance(a, Var) else _lit_key(a) for a in inputs),
+               tuple(op.params.items()))
+        if not op.primitive.effect and key in seen:
+            for old, new in zip(op.outputs, seen[key].outputs):
+                rename[old] = new
+            continue
+        new_op = type(op)(op.primitive, inputs, op.outputs, op.params)
+        seen.setdefault(key, new_op)
+        ops.append(new_op)
+    return Graph(graph.inputs, tuple(ops), tuple(map(atom, graph.outputs)), graph.input_names)
+
+
+def simplify(graph: Graph) -> Graph:
+    return dce(cse(graph))
