@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,44 +42,98 @@ def _arg_names(f) -> list:
 
 # ----------------------------------------------------- values in and out
 
-def _kernel_arg(leaf):
-    if type(leaf) is np.ndarray:
-        if leaf.ndim == 0:
-            return leaf[()]
-        return leaf if leaf.flags.c_contiguous else np.ascontiguousarray(leaf)
-    return leaf
+@dataclass(frozen=True)
+class Slot:
+    """A place in a transform's result filled by kernel output ``index``,
+    converted to the user-facing type (``kind``: float, scalar, array0, array)."""
 
+    index: int
+    kind: str
+    dtype: np.dtype
 
-def _like_leaf(value, leaf):
-    """A gradient in the form of its argument: float for float, array of the
-    argument's shape and dtype for an array."""
-    if value is None or isinstance(value, Tracer):
+    @staticmethod
+    def like_leaf(index, leaf, dtype) -> "Slot":
+        """Shaped like an argument: float for a float, array for an array."""
+        if type(leaf) is float:
+            return Slot(index, "float", dtype)
+        if type(leaf) is np.ndarray:
+            return Slot(index, "array" if leaf.ndim else "array0", leaf.dtype)
+        return Slot(index, "scalar", leaf.dtype)
+
+    @staticmethod
+    def like_var(index, var) -> "Slot":
+        """An output: a NumPy scalar if 0-d, else the array itself."""
+        return Slot(index, "scalar" if not var.shape else "array", var.dtype)
+
+    def source(self, value: str) -> str:
+        if self.kind == "float":
+            return f"float({value})"
+        if self.kind == "scalar":
+            return f"np.{self.dtype.name}({value})"
+        if self.kind == "array0":
+            return f"np.asarray({value}, np.{self.dtype.name})"
         return value
-    kind = type(leaf)
-    if kind is float:
-        return float(value)
-    if kind is np.ndarray:
-        if type(value) is np.ndarray and value.dtype == leaf.dtype:
+
+    def convert(self, value):
+        if isinstance(value, Tracer):
             return value
-        return np.asarray(value, leaf.dtype).reshape(leaf.shape)
-    if isinstance(leaf, Tracer):
-        return value
-    return leaf.dtype.type(value)
+        if self.kind == "array":
+            return np.asarray(value, self.dtype).copy() if not isinstance(value, np.ndarray) \
+                else value
+        return eval(self.source("value"), {"np": np}, {"value": value})  # noqa: S307
 
 
-def _like_var(value, var):
-    """An output value with the dtype the graph says (0-d: a NumPy scalar)."""
-    if isinstance(value, Tracer):
-        return value
-    if not var.shape:
-        return var.dtype.type(value)
-    return value if value.dtype == var.dtype else value.astype(var.dtype)
+def _template_source(template) -> str:
+    """Python source that builds ``template`` from the kernel outputs ``o``."""
+    if isinstance(template, Slot):
+        return template.source(f"o[{template.index}]")
+    if template is None:
+        return "None"
+    if isinstance(template, dict):
+        return "{" + ", ".join(f"{k!r}: {_template_source(v)}" for k, v in template.items()) + "}"
+    inner = "".join(f"{_template_source(t)}, " for t in template)
+    return f"[{inner}]" if isinstance(template, list) else f"({inner})"
+
+
+def _fill(template, outs):
+    """``template`` with each Slot replaced by its output (the inline path)."""
+    if isinstance(template, Slot):
+        return template.convert(outs[template.index])
+    if isinstance(template, dict):
+        return {k: _fill(v, outs) for k, v in template.items()}
+    if isinstance(template, (tuple, list)):
+        return type(template)(_fill(t, outs) for t in template)
+    return template
+
+
+def _contiguous(a):
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def _argument_source(i, leaf) -> str:
+    if type(leaf) is np.ndarray:
+        return f"leaves[{i}][()]" if leaf.ndim == 0 else f"_contiguous(leaves[{i}])"
+    return f"leaves[{i}]"
+
+
+def _make_run(fn, leaves, traced, template):
+    """``run(leaves)``: the kernel call and result conversion as one generated
+    function, so a warm call does no interpretation of the result structure."""
+    args = ", ".join(_argument_source(i, leaves[i]) for i in traced)
+    source = (f"def run(leaves):\n    o = fn({args})\n"
+              f"    return {_template_source(template)}\n")
+    namespace = {"fn": fn, "np": np, "_contiguous": _contiguous}
+    exec(compile(source, "<jitad dispatch>", "exec"), namespace)  # noqa: S102
+    run = namespace["run"]
+    run.source = source
+    return run
 
 
 class _Layout:
     """Where each argument's leaves are, which are traced, which are wrt."""
 
     def __init__(self, args, leaves, argnums=()):
+        self.leaves = leaves
         self.traced = [i for i, leaf in enumerate(leaves) if not is_static(leaf)]
         self.arg_leaves = []  # per argument: (treedef, [leaf index])
         start = 0
@@ -95,9 +150,10 @@ class _Layout:
                 _check_differentiable(leaves[i], n)
                 self.wrt.append(position[i])
 
-    def unflatten_arg(self, n, values, leaves):
+    def arg_template(self, n, slot_of_leaf):
+        """Argument ``n``'s structure with ``slot_of_leaf(i)`` at each leaf."""
         treedef, idx = self.arg_leaves[n]
-        return tree.unflatten(treedef, (_like_leaf(v, leaves[i]) for v, i in zip(values, idx)))
+        return tree.unflatten(treedef, map(slot_of_leaf, idx))
 
 
 def _check_differentiable(leaf, n):
@@ -112,8 +168,23 @@ def _check_differentiable(leaf, n):
 
 # --------------------------------------------------------------- dispatch
 
+def _float_key(a):
+    return float
+
+
+def _array_key(a):
+    return (a.shape, a.dtype.str)
+
+
+_FLAT_KEYS = {float: _float_key, np.ndarray: _array_key}
+
+
 class _Dispatcher:
-    """Calls of one transform of one function, by cache key."""
+    """Calls of one transform of one function, by cache key.
+
+    A call whose arguments are all floats and arrays takes the short path: its
+    key is the tuple of leaf keys. Anything else is flattened first.
+    """
 
     def __init__(self, f, transform, argnums, build):
         """``argnums`` as the user gave it: ``0`` and ``(0,)`` differ in result
@@ -123,53 +194,64 @@ class _Dispatcher:
         self.cache = cache_for(f, transform, argnums)
         self.arg_names = _arg_names(f)
 
-    def __call__(self, args, extra=()):
-        leaves, treedef = tree.flatten((args, extra))
+    def __call__(self, args, extra=None):
+        """``extra``: kernel inputs that are not arguments of f (the cotangent
+        of vjp, the tangents of jvp)."""
         try:
-            key = (treedef, tuple(map(leaf_key, leaves)))
-        except TypeError:
-            if any(isinstance(leaf, Tracer) for leaf in leaves):
-                return self._inline(args, extra, leaves)
-            raise
+            key, leaves = (tuple([_FLAT_KEYS[type(a)](a) for a in args]), args) \
+                if extra is None else (None, None)
+        except KeyError:
+            key = None
+        if key is None:
+            leaves, treedef = tree.flatten(args if extra is None else (args, extra))
+            try:
+                key = (treedef, tuple(map(leaf_key, leaves)))
+            except TypeError:
+                if any(isinstance(leaf, Tracer) for leaf in leaves):
+                    return self._inline(args, extra, leaves)
+                raise
         entry = self.cache.entries.get(key)
         if entry is None:
-            entry = self._compile(key, args, extra, leaves)
-        else:
-            self.cache.hits += 1
+            return self._compile(key, args, extra, leaves)
+        self.cache.hits += 1
         entry.calls += 1
         return entry.run(leaves)
 
     def _transformed(self, args, extra, leaves):
         graph, out_treedef, captured = trace_graph(self.f, args, self.arg_names)
         self.cache.traces += 1
-        layout = _Layout(args, leaves[:len(leaves) - len(tree.flatten(extra)[0])], self.argnums)
-        tgraph, finish = self.build(graph, layout, out_treedef)
-        return tgraph, finish, captured
+        # CSE first: a value the user computed twice (x[:-1] in two places)
+        # then gets one adjoint, accumulated before it is scattered back.
+        graph = transforms.simplify(graph)
+        layout = _Layout(args, list(leaves[:len(leaves) - _count_leaves(extra)]), self.argnums)
+        tgraph, template = self.build(graph, layout, out_treedef)
+        return tgraph, template, captured
 
     def _compile(self, key, args, extra, leaves):
-        tgraph, finish, _ = self._transformed(args, extra, leaves)
+        """Trace, transform, compile; cache the entry; return this call's result."""
+        tgraph, template, _ = self._transformed(args, extra, leaves)
         source, consts = generate(tgraph)
         kernel = compile_kernel(source, consts)
         self.cache.compiles += 1
         traced = [i for i, leaf in enumerate(leaves) if not is_static(leaf)]
-
-        def run(leaves):
-            outs = kernel(*[_kernel_arg(leaves[i]) for i in traced])
-            return finish([_like_var(o, v) for o, v in zip(outs, tgraph.outputs)], leaves)
-
-        entry = Entry(key, kernel, tgraph, run)
-        self.cache.entries[key] = entry
-        return entry
+        result = _make_run(kernel, leaves, traced, template)(leaves)  # compiles
+        run = _make_run(kernel.fast_call(), leaves, traced, template)
+        self.cache.entries[key] = Entry(key, kernel, tgraph, run, calls=1)
+        return result
 
     def _inline(self, args, extra, leaves):
         """Inside another trace: emit the transformed graph into it."""
-        tgraph, finish, captured = self._transformed(args, extra, leaves)
-        n_args = len(leaves) - len(tree.flatten(extra)[0])
+        tgraph, template, captured = self._transformed(args, extra, leaves)
+        n_args = len(leaves) - _count_leaves(extra)
         traced = [leaf for leaf in leaves if not is_static(leaf)]
         n_traced_args = sum(not is_static(leaf) for leaf in leaves[:n_args])
         # the transformed graph's inputs: argument leaves, captured, then extra
         inputs = traced[:n_traced_args] + captured + traced[n_traced_args:]
-        return finish(transforms.inline(tgraph, inputs), leaves)
+        return _fill(template, transforms.inline(tgraph, inputs))
+
+
+def _count_leaves(extra) -> int:
+    return 0 if extra is None else len(tree.flatten(extra)[0])
 
 
 def _wrap(dispatcher, f, call):
@@ -196,15 +278,17 @@ def _scalar_output(graph, out_treedef, what):
 def _grad_build(graph, layout, out_treedef, *, argnums, single):
     _scalar_output(graph, out_treedef, "grad")
     tgraph = transforms.vjp_graph(graph, layout.wrt, seed=1.0)
+    out_index = iter(range(1, len(tgraph.outputs)))
+    grads = tuple(layout.arg_template(n, lambda i: Slot.like_leaf(
+        next(out_index), layout.leaves[i], tgraph.outputs[0].dtype)) for n in argnums)
+    return tgraph, (Slot.like_var(0, tgraph.outputs[0]), grads[0] if single else grads)
 
-    def finish(outs, leaves):
-        value, grads, grouped, start = outs[0], outs[1:], [], 0
-        for n in argnums:
-            count = len(layout.arg_leaves[n][1])
-            grouped.append(layout.unflatten_arg(n, grads[start:start + count], leaves))
-            start += count
-        return value, (grouped[0] if single else tuple(grouped))
-    return tgraph, finish
+
+def _grad_dispatcher(f, argnums) -> _Dispatcher:
+    """value_and_grad and grad of one (f, argnums) share a cache and kernels."""
+    single = isinstance(argnums, (int, np.integer))
+    build = functools.partial(_grad_build, argnums=_argnums(argnums), single=single)
+    return _Dispatcher(f, "value_and_grad", int(argnums) if single else _argnums(argnums), build)
 
 
 def value_and_grad(f, argnums=0):
@@ -215,10 +299,7 @@ def value_and_grad(f, argnums=0):
     >>> float(value), g
     (5.0, array([2., 4.]))
     """
-    nums = _argnums(argnums)
-    build = functools.partial(_grad_build, argnums=nums, single=isinstance(argnums, (int, np.integer)))
-    dispatcher = _Dispatcher(f, "value_and_grad", argnums if isinstance(argnums, int) else nums,
-                             build)
+    dispatcher = _grad_dispatcher(f, argnums)
     return _wrap(dispatcher, f, lambda *args: dispatcher(args))
 
 
@@ -232,18 +313,14 @@ def grad(f, argnums=0):
     >>> grad(lambda x1, x2: x1 * np.sin(x2), argnums=(0, 1))(2.0, 0.0)
     (0.0, 2.0)
     """
-    value_grad = value_and_grad(f, argnums)
-
-    def g(*args):
-        return value_grad(*args)[1]
-    g.cache = value_grad.cache
-    return functools.update_wrapper(g, f)
+    dispatcher = _grad_dispatcher(f, argnums)
+    return _wrap(dispatcher, f, lambda *args: dispatcher(args)[1])
 
 
 def _jit_build(graph, layout, out_treedef):
-    def finish(outs, leaves):
-        return tree.unflatten(out_treedef, outs)
-    return transforms.simplify(graph), finish
+    graph = transforms.simplify(graph)
+    slots = [Slot.like_var(k, o) for k, o in enumerate(graph.outputs)]
+    return graph, tree.unflatten(out_treedef, slots)
 
 
 def jit(f):
@@ -260,13 +337,13 @@ def jit(f):
 def _vjp_build(graph, layout, out_treedef, *, nargs):
     n_out = len(graph.outputs)
     tgraph = transforms.vjp_graph(graph, list(range(len(layout.traced))))
+    out_of_leaf = {leaf: n_out + k for k, leaf in enumerate(layout.traced)}
 
-    def finish(outs, leaves):
-        bars = outs[n_out:]
-        bar_of = dict(zip(layout.traced, bars))  # static leaves get None
-        return tuple(layout.unflatten_arg(n, [bar_of.get(i) for i in layout.arg_leaves[n][1]],
-                                          leaves) for n in range(nargs))
-    return tgraph, finish
+    def slot(i):  # static leaves (ints) get None
+        leaf = layout.leaves[i]
+        return Slot.like_leaf(out_of_leaf[i], leaf, leaf.dtype if hasattr(leaf, "dtype")
+                              else np.dtype(float)) if i in out_of_leaf else None
+    return tgraph, tuple(layout.arg_template(n, slot) for n in range(nargs))
 
 
 def vjp(f, *primals):

@@ -7,6 +7,7 @@ written with primitives, so it is recorded; nothing runs NumPy on a tracer.
 """
 from __future__ import annotations
 
+import builtins
 import operator
 
 import numpy as np
@@ -232,7 +233,7 @@ def getitem(x, index):
                             "supported yet; use integers and slices")
     if any(i is Ellipsis for i in index):
         at = index.index(Ellipsis)
-        fill = x.ndim - (len(index) - 1 - sum(i is None for i in index))
+        fill = x.ndim - (len(index) - 1 - builtins.sum(i is None for i in index))
         index = index[:at] + (slice(None),) * fill + index[at + 1:]
     basic = tuple(i for i in index if i is not None)
     norm = BasicIndex.normalise(basic, x.shape)

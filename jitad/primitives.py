@@ -84,6 +84,8 @@ ACTIVE_BUILDERS: list = []  # innermost last; pushed by ``with builder:``
 def _fmt_param(v):
     if isinstance(v, np.dtype):
         return v.name
+    if isinstance(v, BasicIndex):
+        return f"[{v}]"
     return repr(v)
 
 

@@ -57,7 +57,7 @@ def _fit(value, like):
     shape = P.shape_of(value)
     if shape != like.shape:
         extra = len(shape) - len(like.shape)
-        if extra < 0 or any(n > m for n, m in zip(shape[extra:], like.shape)):
+        if extra <= 0 and _broadcasts_to(shape, like.shape):
             value = P.broadcast_to(value, like.shape)
         else:
             summed = list(range(extra)) + [extra + i for i, n in enumerate(like.shape)
@@ -66,6 +66,13 @@ def _fit(value, like):
     if P.dtype_of(value) != like.dtype:
         value = P.convert(value, like.dtype)
     return value
+
+
+def _broadcasts_to(shape, target) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == tuple(target)
+    except ValueError:
+        return False
 
 
 def vjp_sweep(graph: Graph, primals, cotangents, wrt) -> tuple[list, list]:

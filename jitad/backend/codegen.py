@@ -29,6 +29,7 @@ Example (``np.sum(np.sin(x) * 2.0)`` for x of shape (3,))::
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from ..ir import Graph, Lit, Var
@@ -59,35 +60,77 @@ def _loop_shape(op) -> tuple:
 
 
 def group(graph: Graph) -> list:
-    """Pass 1: the graph's ops as a list of single ops and FusedLoops, in an
-    order that respects every dependency."""
-    items, open_loops, loop_of = [], {}, {}
+    """Pass 1: the graph's ops as single ops and FusedLoops, in an order that
+    respects every dependency.
 
-    def close(loop):
-        items.append(loop)
-        del open_loops[loop.shape]
+    Items (loops and single ops) depend on the items whose results they read;
+    a loop's results exist only once the whole loop has run. An op joins the
+    latest loop of its shape unless that loop must finish before one of the
+    op's inputs exists (a reduction of the loop, or a value computed after the
+    loop from its results): joining would make the loop wait for itself.
+    """
+    items, producer, preds, latest = [], {}, {}, {}
+
+    def must_finish_first(loop, item) -> bool:
+        """Is ``loop`` among the items that ``item`` waits for (transitively)?"""
+        stack, seen = [item], set()
+        while stack:
+            current = stack.pop()
+            if current is loop:
+                return True
+            if id(current) not in seen:
+                seen.add(id(current))
+                stack.extend(preds[id(current)])
+        return False
 
     for op in graph.ops:
-        fusable = _fusable(op)
-        target = open_loops.get(_loop_shape(op)) if fusable else None
-        for a in op.inputs:
-            loop = loop_of.get(a)
-            if loop is not None and open_loops.get(loop.shape) is loop \
-                    and (loop is not target or a in loop.reductions):
-                close(loop)
-                if loop is target:
-                    target = None
-        if not fusable:
+        reads = [a for a in op.inputs if isinstance(a, Var) and a in producer]
+        loop = latest.get(_loop_shape(op)) if _fusable(op) else None
+        if loop is not None and any(
+                a in loop.reductions if producer[a] is loop else must_finish_first(loop, producer[a])
+                for a in reads):
+            loop = None
+        if _fusable(op):
+            if loop is None:
+                loop = latest[_loop_shape(op)] = FusedLoop(_loop_shape(op))
+                items.append(loop)
+                preds[id(loop)] = []
+            loop.ops.append(op)
+            if op.primitive.name in REDUCTIONS:
+                loop.reductions.add(op.out)
+            item = loop
+        else:
+            item = op
             items.append(op)
-            continue
-        if target is None:
-            target = open_loops[_loop_shape(op)] = FusedLoop(_loop_shape(op))
-        target.ops.append(op)
-        loop_of[op.out] = target
-        if op.primitive.name in REDUCTIONS:
-            target.reductions.add(op.out)
-    items.extend(open_loops.values())
-    return items
+            preds[id(op)] = []
+        preds[id(item)].extend(producer[a] for a in reads if producer[a] is not item)
+        for v in op.outputs:
+            producer[v] = item
+    return _topological(items, preds)
+
+
+def _topological(items, preds) -> list:
+    """Items in dependency order, otherwise in order of first appearance
+    (Kahn's algorithm, ready items taken by position)."""
+    position = {id(item): k for k, item in enumerate(items)}
+    waiting = {id(item): {id(p) for p in preds[id(item)]} for item in items}
+    successors: dict = {k: [] for k in waiting}
+    for k, ps in waiting.items():
+        for p in ps:
+            successors[p].append(k)
+    ready = [position[k] for k, ps in waiting.items() if not ps]
+    heapq.heapify(ready)
+    ordered = []
+    while ready:
+        item = items[heapq.heappop(ready)]
+        ordered.append(item)
+        for k in successors[id(item)]:
+            waiting[k].discard(id(item))
+            if not waiting[k]:
+                heapq.heappush(ready, position[k])
+    if len(ordered) != len(items):
+        raise LoweringError("internal: fused loops depend on each other in a cycle")
+    return ordered
 
 
 def materialised(graph: Graph, items) -> set:
@@ -148,10 +191,7 @@ class SourceWriter:
                                 "jitad/backend/lowering.py)")
         if name in NEEDS_CONTIGUOUS and op.inputs[0] not in self.contiguous:
             operands[0] = f"np.ascontiguousarray({operands[0]})"
-        params = dict(op.params)
-        if name == "scatter_add":
-            params["dtype"] = op.out.dtype
-        for line in STATEMENTS[name](out, *operands, **params):
+        for line in STATEMENTS[name](out, *operands, **op.params):
             self.lines.append(f"    {line}")
         if name in VIEWS:
             if op.inputs[0] in self.borrowed:
@@ -171,6 +211,30 @@ class SourceWriter:
         index = ", ".join("0" if n == 1 and loop.shape[j] != 1 else f"i{j}"
                           for n, j in zip(a.shape, index_map))
         return f"{self.name(a)}[{index}]"
+
+    def scattered_element(self, op) -> str:
+        """Element of zeros(shape) with g written at a basic index: g's element
+        where the loop position lies in the index, else 0."""
+        conditions, g_index = [], []
+        for j, entry in enumerate(op.params["index"].entries):
+            if isinstance(entry, int):
+                conditions.append(f"i{j} == {entry}")
+                continue
+            start, stop, step = entry
+            if step > 0:
+                conditions.append(f"{start} <= i{j} < {stop}")
+                offset = f"i{j} - {start}" if start else f"i{j}"
+            else:
+                conditions.append(f"{-1 if stop is None else stop} < i{j} <= {start}")
+                offset = f"{start} - i{j}"
+                step = -step
+            if step != 1:
+                conditions.append(f"({offset}) % {step} == 0")
+                offset = f"({offset}) // {step}"
+            g_index.append(offset)
+        g = op.inputs[0]
+        element = self.name(g) if not g.shape else f"{self.name(g)}[{', '.join(g_index)}]"
+        return ELEMENTWISE["scatter_add"](element, " and ".join(conditions) or "True")
 
     def fused_loop(self, loop: FusedLoop, stored: set):
         ndim = len(loop.shape)
@@ -202,9 +266,12 @@ class SourceWriter:
                 continue
             if name == "broadcast_in_dim":
                 operands = [self.element(op.inputs[0], op.params["dims"], loop)]
+                expr = ELEMENTWISE[name](*operands, **op.params)
+            elif name == "scatter_add":
+                expr = self.scattered_element(op)
             else:
                 operands = [self.element(a, full[ndim - a.ndim:], loop) for a in op.inputs]
-            expr = ELEMENTWISE[name](*operands, **op.params)
+                expr = ELEMENTWISE[name](*operands, **op.params)
             element = f"e_{self.name(op.out)[2:]}"
             self.lines.append(f"{indent}{element} = {expr}")
             self.loop_values.add(op.out)

@@ -69,6 +69,8 @@ ELEMENTWISE = {
     "stop_gradient": lambda x: x,
     # the fuser indexes the operand through ``dims``; the element is unchanged
     "broadcast_in_dim": lambda x, shape, dims: x,
+    # the fuser gives g's element and whether the loop position is in the index
+    "scatter_add": lambda g_element, in_index: f"{g_element} if {in_index} else 0",
 }
 
 REDUCTIONS = {
@@ -93,17 +95,11 @@ def _getitem(out, x, index):
     return [f"{out} = {x}[{index}]"]
 
 
-def _scatter_add(out, g, shape, index, dtype):
-    # a basic index selects each element once, so assignment is the addition
-    return [f"{out} = np.zeros({shape!r}, {dtype_name(dtype)})", f"{out}[{index}] = {g}"]
-
-
 STATEMENTS = {
     "dot": _dot,
     "reshape": _reshape,
     "transpose": _transpose,
     "getitem": _getitem,
-    "scatter_add": _scatter_add,
 }
 
 # Statements whose result is a view of an operand, not a new array.
