@@ -18,7 +18,7 @@ from . import primitives as P
 from . import transforms, tree
 from .backend.codegen import generate
 from .backend.compile import compile_kernel
-from .cache import Entry, cache_for, leaf_key
+from .cache import Entry, TreeKey, cache_for, leaf_key
 from .ir import Graph
 from .tracer import Tracer, _install_methods, is_static
 from .tracer import trace as trace_graph
@@ -205,7 +205,7 @@ class _Dispatcher:
         if key is None:
             leaves, treedef = tree.flatten(args if extra is None else (args, extra))
             try:
-                key = (treedef, tuple(map(leaf_key, leaves)))
+                key = TreeKey(treedef, tuple(map(leaf_key, leaves)))
             except TypeError:
                 if any(isinstance(leaf, Tracer) for leaf in leaves):
                     return self._inline(args, extra, leaves)
@@ -229,7 +229,9 @@ class _Dispatcher:
 
     def _compile(self, key, args, extra, leaves):
         """Trace, transform, compile; cache the entry; return this call's result."""
-        tgraph, template, _ = self._transformed(args, extra, leaves)
+        tgraph, template, captured = self._transformed(args, extra, leaves)
+        if captured:  # f closes over a value of an enclosing trace: part of that trace
+            return self._emit(tgraph, template, captured, leaves, extra)
         source, consts = generate(tgraph)
         kernel = compile_kernel(source, consts)
         self.cache.compiles += 1
@@ -241,7 +243,9 @@ class _Dispatcher:
 
     def _inline(self, args, extra, leaves):
         """Inside another trace: emit the transformed graph into it."""
-        tgraph, template, captured = self._transformed(args, extra, leaves)
+        return self._emit(*self._transformed(args, extra, leaves), leaves, extra)
+
+    def _emit(self, tgraph, template, captured, leaves, extra):
         n_args = len(leaves) - _count_leaves(extra)
         traced = [leaf for leaf in leaves if not is_static(leaf)]
         n_traced_args = sum(not is_static(leaf) for leaf in leaves[:n_args])

@@ -69,8 +69,17 @@ def leaf_key(leaf):
                     "NumPy arrays, or tuples/lists/dicts of them")
 
 
+@dataclass(frozen=True)
+class TreeKey:
+    """The key of a call whose arguments have containers or extra inputs;
+    a call of plain floats and arrays is keyed by the tuple of leaf keys."""
+
+    treedef: object
+    leaf_keys: tuple
+
+
 def describe_key(key) -> str:
-    _, leaf_keys = key
+    leaf_keys = key.leaf_keys if isinstance(key, TreeKey) else key
     parts = []
     for k in leaf_keys:
         if k is float:

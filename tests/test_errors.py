@@ -1,0 +1,93 @@
+"""User mistakes raise typed errors that name the operation and the fix,
+never a numba traceback and never a silently wrong number."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import jitad
+
+
+def test_grad_of_a_non_scalar_names_the_shape():
+    with pytest.raises(TypeError, match=r"scalar output, got an array of shape \(3,\)"):
+        jitad.grad(lambda x: np.sin(x))(np.ones(3))
+
+
+def test_grad_of_a_tuple_output():
+    with pytest.raises(TypeError, match="one scalar"):
+        jitad.grad(lambda x: (x, x))(1.0)
+
+
+def test_grad_with_respect_to_an_integer_array():
+    with pytest.raises(TypeError, match="dtype int64.*float64 and float32"):
+        jitad.grad(lambda x: np.sum(x * 2.0))(np.arange(3))
+
+
+def test_grad_with_respect_to_a_python_int():
+    with pytest.raises(TypeError, match="Python int.*2.0, not 2"):
+        jitad.grad(lambda x: x * 2.0)(2)
+
+
+def test_math_sin_on_a_traced_value_suggests_np_sin():
+    with pytest.raises(TypeError, match=r"np\.sin, not math\.sin"):
+        jitad.grad(lambda x: math.sin(x))(1.0)
+
+
+def test_float_of_a_traced_value():
+    with pytest.raises(TypeError, match=r"float\(\) of a traced value"):
+        jitad.grad(lambda x: float(x) * 2.0)(1.0)
+
+
+def test_unknown_numpy_function_is_named():
+    with pytest.raises(TypeError, match=r"np\.sort"):
+        jitad.grad(lambda x: np.sum(np.sort(x)))(np.ones(3))
+
+
+def test_unknown_ufunc_is_named():
+    with pytest.raises(TypeError, match=r"np\.spacing"):
+        jitad.grad(lambda x: np.sum(np.spacing(x)))(np.ones(3))
+
+
+def test_non_numpy_library_on_a_traced_value():
+    with pytest.raises(TypeError, match="cannot turn a traced value into a NumPy array"):
+        jitad.grad(lambda x: np.sum(np.asarray(x)))(np.ones(3))
+
+
+def test_in_place_assignment_is_refused():
+    def f(x):
+        x[0] = 1.0
+        return np.sum(x)
+    with pytest.raises(TypeError, match="in-place assignment"):
+        jitad.grad(f)(np.ones(3))
+
+
+def test_ufunc_out_argument_is_refused():
+    def f(x):
+        out = np.empty(3)
+        np.sin(x, out=out)
+        return np.sum(out)
+    with pytest.raises(TypeError, match="out="):
+        jitad.grad(f)(np.ones(3))
+
+
+def test_argnums_out_of_range():
+    with pytest.raises(ValueError, match="argnums 3"):
+        jitad.grad(lambda x: x, argnums=3)(1.0)
+
+
+def test_unsupported_argument_type():
+    with pytest.raises(TypeError, match="cannot take an argument of type set"):
+        jitad.grad(lambda x: 1.0)({1.0})
+
+
+def test_leaked_tracer_is_detected():
+    leaked = []
+
+    def f(x):
+        leaked.append(x)
+        return x * 2.0
+    jitad.grad(f)(1.0)
+    with pytest.raises(TypeError, match="escaped from a finished trace"):
+        jitad.grad(lambda y: y * leaked[0])(1.0)
