@@ -7,7 +7,9 @@ array([2., 4.])
 __version__ = "0.1.0"
 
 from . import fd
-from .api import grad, jit, stop_gradient, trace, value_and_grad, vjp
+from .api import (grad, hessian, jacfwd, jacobian, jacrev, jit, jvp, stop_gradient, trace,
+                  value_and_grad, vjp)
 from .fd import check_grad
 
-__all__ = ["grad", "value_and_grad", "vjp", "jit", "trace", "stop_gradient", "fd", "check_grad"]
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
+           "jit", "trace", "stop_gradient", "fd", "check_grad"]

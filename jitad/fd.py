@@ -26,14 +26,21 @@ that scale are only accurate in absolute terms.
 The complex step subtracts nothing: f' is read off the imaginary part, so h can
 be tiny (truncation ~``h**2 |f'''| / 6`` vanishes) and the error is round-off
 in evaluating f, ~eps. It needs f analytic and complex-safe: no ``abs``,
-``.real``, comparisons or casts to real. The argument is perturbed in a
-complex128 copy whatever its float dtype (float32 included), for accuracy.
+``.real``, comparisons or casts to real. Failures that show (an exception, a
+cast warning, a real result) raise ValueError; ``abs(x) * x`` goes unnoticed.
+The argument is perturbed in a complex128 copy whatever its float dtype
+(float32 included), for accuracy.
 
 A step given explicitly as ``h`` is used as the absolute step for every
 coordinate. For forward and central differences the denominator is the step
 actually taken between the stored evaluation points, ``(x + h) - x``, not the
 nominal h: x + h is rounded when stored, and dividing by the nominal h would
-add an O(eps / h) error.
+add a relative error of up to ``eps |x| / h``.
+
+Limits: the default steps assume f computes in its arguments' precision (pass
+a larger ``h`` if, say, float64 inputs meet float32 arithmetic inside f), and
+the complex step loses accuracy where its products with tiny values underflow
+(imaginary parts below ~1e-308: inputs or partials below ~1e-288).
 """
 import contextlib
 import dataclasses
@@ -45,49 +52,12 @@ import warnings
 
 import numpy as np
 
+from .tree import flatten, leaf_paths, unflatten
+
 METHODS = ("forward", "central", "complex", "richardson")
 _STEP_EXPONENT = {"forward": 1 / 2, "central": 1 / 3, "richardson": 1 / 5}
 _ERROR_ORDER = {"forward": 1 / 2, "central": 2 / 3, "complex": 1, "richardson": 4 / 5}
 _COMPLEX_STEP = 1e-20
-
-
-# --- Tree helpers: private stand-ins with jitad.tree's signatures, to be ------
-# --- replaced by it. Containers are exactly tuple, list and dict. -----------
-
-def _children(tree):
-    """(path suffix, child) pairs of a container; None for a leaf."""
-    if type(tree) is dict:
-        return [(f"[{key!r}]", value) for key, value in tree.items()]
-    if type(tree) is tuple or type(tree) is list:
-        return [(f"[{index}]", child) for index, child in enumerate(tree)]
-    return None
-
-
-def _flatten(tree):
-    """(leaves in order, treedef); here the treedef is simply the tree itself."""
-    children = _children(tree)
-    leaves = [tree] if children is None else [leaf for _, child in children for leaf in _flatten(child)[0]]
-    return leaves, tree
-
-
-def _unflatten(treedef, leaves):
-    return _rebuild(treedef, iter(leaves))
-
-
-def _rebuild(like, leaves):
-    if type(like) is dict:
-        return {key: _rebuild(value, leaves) for key, value in like.items()}
-    if type(like) is tuple or type(like) is list:
-        return type(like)(_rebuild(child, leaves) for child in like)
-    return next(leaves)
-
-
-def _leaf_paths(treedef, prefix):
-    """Readable names of the leaves: ``params['W1']``, ``xs[0]``."""
-    children = _children(treedef)
-    if children is None:
-        return [prefix]
-    return [path for suffix, child in children for path in _leaf_paths(child, prefix + suffix)]
 
 
 # --- Differentiating one leaf ----------------------------------------------
@@ -181,16 +151,14 @@ def _leaf_jacobian(call, x, method, h, f_base):
 
 # --- Whole arguments --------------------------------------------------------
 
-def _as_float_array(leaf, name):
-    array = np.asarray(leaf)
-    if np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
-        raise TypeError(
-            f"{name} has dtype {array.dtype}: integer arguments are not differentiated; "
-            "pass floats or leave it out of argnums"
-        )
-    if not np.issubdtype(array.dtype, np.floating):
-        raise TypeError(f"{name} has dtype {array.dtype}: only real floating arguments are differentiated")
-    return array
+def _check_floating(argument, name):
+    leaves, treedef = flatten(argument)
+    for leaf, path in zip(leaves, leaf_paths(treedef, name)):
+        dtype = np.asarray(leaf).dtype
+        if not np.issubdtype(dtype, np.floating):
+            kind = "integer" if dtype.kind in "biu" else dtype.name
+            raise TypeError(f"{path} has dtype {dtype}: {kind} arguments are not differentiated; "
+                            "pass floats or leave it out of argnums")
 
 
 def _restore_kind(original, derivative):
@@ -212,11 +180,11 @@ def _present_like(original, work):
 
 
 def _normalize_argnums(argnums, n_args):
+    """(non-negative indices, whether argnums was a tuple)."""
     many = not isinstance(argnums, int)
-    indices = tuple(operator.index(a) for a in argnums) if many else (operator.index(argnums),)
-    for index in indices:
-        if not -n_args <= index < n_args:
-            raise ValueError(f"argnums {argnums!r} out of range for {n_args} positional arguments")
+    indices = tuple(map(operator.index, argnums if many else (argnums,)))
+    if not all(-n_args <= index < n_args for index in indices):
+        raise ValueError(f"argnums {argnums!r} out of range for {n_args} positional arguments")
     return tuple(index % n_args for index in indices), many
 
 
@@ -224,6 +192,8 @@ def _derivatives(f, args, argnums, method, h, scalar_output):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     indices, many = _normalize_argnums(argnums, len(args))
+    for index in indices:  # before spending any calls to f
+        _check_floating(args[index], f"args[{index}]")
 
     def call(new_args):
         output = np.asarray(f(*new_args))
@@ -240,20 +210,20 @@ def _derivatives(f, args, argnums, method, h, scalar_output):
 
 
 def _argument_derivative(call, args, argnum, method, h, f_base):
-    leaves, treedef = _flatten(args[argnum])
-    arrays = [_as_float_array(leaf, path) for leaf, path in zip(leaves, _leaf_paths(treedef, f"args[{argnum}]"))]
+    leaves, treedef = flatten(args[argnum])
     derivatives = []
-    for position, (leaf, array) in enumerate(zip(leaves, arrays)):
+    for position, leaf in enumerate(leaves):
         def call_with_leaf(work, position=position, leaf=leaf):
+            # Rebuilt per call (cheap next to f) since scalar leaves are immutable.
             new_leaves = list(leaves)
             new_leaves[position] = _present_like(leaf, work)
             new_args = list(args)
-            new_args[argnum] = _unflatten(treedef, new_leaves)
+            new_args[argnum] = unflatten(treedef, new_leaves)
             return call(new_args)
 
-        block = _leaf_jacobian(call_with_leaf, array, method, h, f_base)
+        block = _leaf_jacobian(call_with_leaf, np.asarray(leaf), method, h, f_base)
         derivatives.append(_restore_kind(leaf, block))
-    return _unflatten(treedef, derivatives)
+    return unflatten(treedef, derivatives)
 
 
 def grad(f, *args, argnums=0, method="central", h=None):
@@ -415,14 +385,16 @@ def check_grad(f, *args, argnums=0, method="central", rtol=None, atol=None):
         ad_results, fd_results = (ad_results,), (fd_results,)
     pairs = []  # (readable name, AD leaf, finite-difference leaf)
     for index, ad, fd in zip(indices, ad_results, fd_results):
-        (ad_leaves, _), (fd_leaves, fd_treedef) = _flatten(ad), _flatten(fd)
-        names = _leaf_paths(fd_treedef, _argument_name(f, index))
+        (ad_leaves, _), (fd_leaves, fd_treedef) = flatten(ad), flatten(fd)
+        names = leaf_paths(fd_treedef, _argument_name(f, index))
         if len(ad_leaves) != len(fd_leaves):
-            raise ValueError(f"{names}: AD gives {len(ad_leaves)} gradient leaves, the argument has {len(fd_leaves)}")
+            raise ValueError(f"{names}: AD gives {len(ad_leaves)} gradient leaves, "
+                             f"the argument has {len(fd_leaves)}")
         pairs += zip(names, ad_leaves, fd_leaves)
 
     if rtol is None:
-        eps = max(np.finfo(np.asarray(fd_leaf).dtype).eps for _, _, fd_leaf in pairs)
+        eps = max((np.finfo(np.asarray(fd_leaf).dtype).eps for _, _, fd_leaf in pairs),
+                  default=np.finfo(np.float64).eps)
         rtol = float(eps ** (_ERROR_ORDER[method] / 2))
     if atol is None:
         largest = max((np.max(np.abs(leaf), initial=0.0) for pair in pairs for leaf in pair[1:]), default=0.0)
