@@ -116,13 +116,16 @@ def _argument_source(i, leaf) -> str:
     return f"leaves[{i}]"
 
 
-def _make_run(fn, leaves, traced, template):
+def _make_run(fn, leaves, traced, template, consts=()):
     """``run(leaves)``: the kernel call and result conversion as one generated
-    function, so a warm call does no interpretation of the result structure."""
-    args = ", ".join(_argument_source(i, leaves[i]) for i in traced)
-    source = (f"def run(leaves):\n    o = fn({args})\n"
+    function, so a warm call does no interpretation of the result structure.
+    ``consts``: arrays the kernel takes after the inputs."""
+    args = [_argument_source(i, leaves[i]) for i in traced]
+    args += [f"c_{k}" for k in range(len(consts))]
+    source = (f"def run(leaves):\n    o = fn({', '.join(args)})\n"
               f"    return {_template_source(template)}\n")
     namespace = {"fn": fn, "np": np, "_contiguous": _contiguous}
+    namespace.update((f"c_{k}", c) for k, c in enumerate(consts))
     exec(compile(source, "<jitad dispatch>", "exec"), namespace)  # noqa: S102
     run = namespace["run"]
     run.source = source
@@ -237,7 +240,7 @@ class _Dispatcher:
         self.cache.compiles += 1
         traced = [i for i, leaf in enumerate(leaves) if not is_static(leaf)]
         result = _make_run(kernel, leaves, traced, template)(leaves)  # compiles
-        run = _make_run(kernel.fast_call(), leaves, traced, template)
+        run = _make_run(kernel.fast_call(), leaves, traced, template, kernel.consts)
         self.cache.entries[key] = Entry(key, kernel, tgraph, run, calls=1)
         return result
 

@@ -144,7 +144,7 @@ def min(a, axis=None, keepdims=False, **kwargs):  # noqa: A001
 # ---------------------------------------------------------- linear algebra
 
 @implements(np.dot, np.matmul)
-def matmul(a, b):
+def matmul(a, b):  # np.matmul is also a ufunc (NumPy 2): see UFUNCS below
     sa, sb = shape_of(a), shape_of(b)
     if not sa or not sb:
         return P.mul(a, b)
@@ -152,6 +152,9 @@ def matmul(a, b):
         raise TypeError(f"matmul/dot of shapes {sa} and {sb}: jitad supports 1-d and 2-d "
                         "operands; reshape batched operands to 2-d")
     return P.dot(a, b)
+
+
+UFUNCS[np.matmul] = matmul  # ndarray @ tracer arrives as the matmul ufunc
 
 
 # ------------------------------------------------------------------ shape

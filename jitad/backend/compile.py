@@ -63,7 +63,8 @@ class Kernel:
 
     def fast_call(self):
         """After the first call: the compiled overload's own entry point, which
-        skips numba's type dispatch (the cache key already fixed the types)."""
+        skips numba's type dispatch (the cache key already fixed the types).
+        It takes the inputs and then the constants."""
         overloads = list(self.fn.overloads.values())
         return overloads[0].entry_point if len(overloads) == 1 else self.fn
 
