@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +19,9 @@ from . import primitives as P
 from . import transforms, tree
 from .backend.codegen import generate
 from .backend.compile import compile_kernel
-from .cache import Entry, TreeKey, cache_for, leaf_key
+from .cache import MAX_VARIANTS, RETRACE_WARNING, Entry, RetraceWarning, TreeKey, cache_for, leaf_key
 from .ir import Graph
+from .primitives import GuardFailure
 from .tracer import Tracer, _install_methods, is_static
 from .tracer import trace as trace_graph
 
@@ -213,12 +215,36 @@ class _Dispatcher:
                 if any(isinstance(leaf, Tracer) for leaf in leaves):
                     return self._inline(args, extra, leaves)
                 raise
-        entry = self.cache.entries.get(key)
-        if entry is None:
+        variants = self.cache.entries.get(key)
+        if variants is None:
             return self._compile(key, args, extra, leaves)
+        try:
+            result = variants[0].run(leaves)
+        except GuardFailure:
+            return self._other_path(key, variants, args, extra, leaves)
         self.cache.hits += 1
-        entry.calls += 1
-        return entry.run(leaves)
+        variants[0].calls += 1
+        return result
+
+    def _other_path(self, key, variants, args, extra, leaves):
+        """A guard failed: the inputs take another path through the function.
+        Try the other cached variants, else trace this path anew."""
+        for k, entry in enumerate(variants[1:], start=1):
+            try:
+                result = entry.run(leaves)
+            except GuardFailure:
+                continue
+            variants.insert(0, variants.pop(k))  # most recently used first
+            self.cache.hits += 1
+            entry.calls += 1
+            return result
+        self.cache.retraces += 1
+        if self.cache.retraces == RETRACE_WARNING:
+            warnings.warn(f"{self.cache.name} has re-traced {self.cache.retraces} times because "
+                          "its control flow depends on input values; each new path compiles a "
+                          f"kernel (at most {MAX_VARIANTS} are kept per shape). Consider "
+                          "np.where for value-dependent choices.", RetraceWarning, stacklevel=3)
+        return self._compile(key, args, extra, leaves)
 
     def _transformed(self, args, extra, leaves):
         graph, out_treedef, captured = trace_graph(self.f, args, self.arg_names)
@@ -241,7 +267,9 @@ class _Dispatcher:
         traced = [i for i, leaf in enumerate(leaves) if not is_static(leaf)]
         result = _make_run(kernel, leaves, traced, template)(leaves)  # compiles
         run = _make_run(kernel.fast_call(), leaves, traced, template, kernel.consts)
-        self.cache.entries[key] = Entry(key, kernel, tgraph, run, calls=1)
+        variants = self.cache.entries.setdefault(key, [])
+        variants.insert(0, Entry(key, kernel, tgraph, run, calls=1))
+        del variants[MAX_VARIANTS:]
         return result
 
     def _inline(self, args, extra, leaves):

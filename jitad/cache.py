@@ -28,29 +28,48 @@ class Entry:
     calls: int = 0
 
 
+MAX_VARIANTS = 8      # kernels kept per shape key (one per path through guards)
+RETRACE_WARNING = 4   # re-traces of one key before RetraceWarning
+
+
+class RetraceWarning(UserWarning):
+    """A function keeps re-tracing: its guards fail on most calls."""
+
+
 @dataclass
 class FunctionCache:
-    """The kernels of one (function, transform, argnums)."""
+    """The kernels of one (function, transform, argnums).
+
+    ``entries[key]`` lists the variants of one shape key, most recently used
+    first: a function whose control flow depends on values has one variant per
+    path taken, each guarded. At most ``MAX_VARIANTS`` are kept (least
+    recently used out), and ``RetraceWarning`` is raised once a key has been
+    re-traced ``RETRACE_WARNING`` times.
+    """
 
     name: str
     entries: dict = field(default_factory=dict)
     traces: int = 0
     compiles: int = 0
     hits: int = 0
+    retraces: int = 0  # traces caused by a failed guard
 
     @property
     def compile_seconds(self) -> float:
-        return sum(e.kernel.compile_seconds for e in self.entries.values())
+        return sum(e.kernel.compile_seconds for v in self.entries.values() for e in v)
 
     def __len__(self):
         return len(self.entries)
 
     def __repr__(self):
         lines = [f"<jitad cache of {self.name}: {len(self.entries)} entries, {self.traces} traces, "
-                 f"{self.compiles} compiles ({self.compile_seconds:.2f} s), {self.hits} hits>"]
-        for key, entry in self.entries.items():
-            lines.append(f"  {describe_key(key)}: {entry.calls} calls, "
-                         f"compiled in {entry.kernel.compile_seconds:.3f} s")
+                 f"{self.compiles} compiles ({self.compile_seconds:.2f} s), {self.hits} hits, "
+                 f"{self.retraces} retraces>"]
+        for key, variants in self.entries.items():
+            calls = sum(e.calls for e in variants)
+            seconds = sum(e.kernel.compile_seconds for e in variants)
+            more = f", {len(variants)} guarded variants" if len(variants) > 1 else ""
+            lines.append(f"  {describe_key(key)}: {calls} calls, compiled in {seconds:.3f} s{more}")
         return "\n".join(lines)
 
 

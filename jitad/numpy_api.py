@@ -230,6 +230,8 @@ def dot(a, b):
 def getitem(x, index):
     """Basic indexing: integers, slices (any step), ``...`` and ``None``."""
     index = index if isinstance(index, tuple) else (index,)
+    # a 0-d traced integer is a Python int under a guard (Tracer.__index__)
+    index = tuple(operator.index(i) if hasattr(i, "_var") and i.shape == () else i for i in index)
     for i in index:
         if hasattr(i, "_var") or isinstance(i, (np.ndarray, list)):
             raise TypeError(f"indexing a traced array of shape {x.shape} with an array is not "

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import tree
 from .ir import Graph, Lit, Op, Var
+from . import primitives as P
 from .primitives import ACTIVE_BUILDERS
 
 _levels = itertools.count(1)
@@ -74,7 +75,11 @@ class Builder:
 
     def apply(self, prim, args, params):
         atoms, vals = zip(*map(self.lift, args))
-        [(shape, dtype)] = prim.abstract_eval(*atoms, **params)
+        avals = prim.abstract_eval(*atoms, **params)
+        if not avals:  # a guard: recorded for its effect, it has no value
+            self.ops.append(Op(prim, tuple(atoms), (), params))
+            return None
+        [(shape, dtype)] = avals
         simplified = _simplify(prim, atoms, args, shape, dtype)
         if simplified is not None:
             return simplified
@@ -154,6 +159,10 @@ class Tracer:
             raise TraceError(f"np.{ufunc.__name__}(..., out=...) writes in place, which jitad "
                              "cannot record; use the returned value instead")
         if ufunc not in UFUNCS:
+            if getattr(np, ufunc.__name__, None) is not ufunc:
+                raise TraceError(f"the ufunc {ufunc.__name__!r} is not NumPy's (scipy.special?): "
+                                 "jitad records NumPy functions only; write it with NumPy "
+                                 "(for expit: 1 / (1 + np.exp(-x)))")
             raise TraceError(f"jitad has no derivative rule for np.{ufunc.__name__}")
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         if kwargs:
@@ -174,33 +183,47 @@ class Tracer:
                          "np.array, or a library outside NumPy called it); use NumPy functions "
                          "on it directly, or jitad.stop_gradient if it is a constant")
 
-    # Python values from traced values ---------------------------------------
-    def _python_value(self, what):
-        raise TraceError(
-            f"{what} of a traced value: the result would not follow the input on the next "
-            f"call. If you called a `math` function use its NumPy twin (np.sin, not math.sin); "
-            f"for a branch on a value use np.where")
-
-    def __float__(self):
-        self._python_value("float()")
-
-    def __int__(self):
-        self._python_value("int()")
-
-    def __index__(self):
-        self._python_value("using as an index")
+    # Python values from traced values: guards -------------------------------
+    def _concrete(self, what, kind, convert):
+        """The Python value ``convert(value)`` of this 0-d tracer, with a guard
+        recording it: the compiled kernel re-checks it on every call and the
+        call is re-traced when it no longer holds."""
+        if self.size != 1:
+            raise ValueError(f"{what} of a traced array of shape {self.shape}: the truth value "
+                             "of an array with more than one element is ambiguous; use "
+                             "np.any / np.all, or np.where for an elementwise choice")
+        if self._val is None:
+            raise TraceError(f"{what} of an abstract value (no concrete value in this trace)")
+        scalar = P.reshape(self, ()) if self.shape else self
+        seen = np.asarray(self._val).reshape(())[()]
+        # the guard checks the value itself, not its conversion: int(2.5) and
+        # int(2.7) are both 2, but a trace saw only one of them
+        P.guard(scalar, expected=seen.item(), kind=kind, what=what)
+        return convert(seen)
 
     def __bool__(self):
-        self._python_value("bool() (an `if`/`while` on it)")
+        flag = self if self.dtype == np.bool_ else P.ne_p.bind(self, 0)
+        return flag._concrete("bool()", "branch", bool)
 
-    def __complex__(self):
-        self._python_value("complex()")
+    def __float__(self):
+        return self._concrete("float()", "value", float)
+
+    def __int__(self):
+        return self._concrete("int()", "value", int)
+
+    def __index__(self):
+        if not np.issubdtype(self.dtype, np.integer):
+            raise TypeError(f"only integer arrays can be used as an index, not {self.dtype}")
+        return self._concrete("use as an index", "value", int)
 
     def item(self):
-        self._python_value(".item()")
+        return self._concrete(".item()", "value", lambda v: v.item())
+
+    def __complex__(self):
+        raise TraceError("complex() of a traced value: jitad differentiates real code")
 
     def tolist(self):
-        self._python_value(".tolist()")
+        raise TraceError(".tolist() of a traced array: use NumPy operations on it")
 
     def __setitem__(self, index, value):
         raise TraceError("in-place assignment x[...] = v on a traced array cannot be recorded; "

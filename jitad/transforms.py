@@ -42,9 +42,21 @@ def is_float(a) -> bool:
 
 
 def _active(graph: Graph, wrt) -> set:
-    """Vars that depend on an input in ``wrt`` through differentiable ops."""
+    """Vars that depend on an input in ``wrt`` through differentiable ops.
+
+    A value guard (float(), int(), .item(), or a math function calling them)
+    on an active var is an error: the Python number it produced is a constant
+    to the trace, so the derivative would silently leave that path out.
+    """
     active = {graph.inputs[i] for i in wrt}
     for op in graph.ops:
+        if op.primitive.effect and op.params.get("kind") == "value" and op.inputs[0] in active:
+            raise TypeError(
+                f"{op.params['what']} of a traced value that depends on the differentiated "
+                "input: the Python number it makes is a constant to jitad, so the derivative "
+                "would leave it out. If you called a `math` function use its NumPy twin "
+                "(np.sin, not math.sin); for a branch use np.where; to cut the gradient "
+                "on purpose use jitad.stop_gradient")
         for x, rule in zip(op.inputs, op.primitive.vjps):
             if rule is not None and x in active:
                 active.update(v for v in op.outputs if is_float(v))
@@ -101,7 +113,7 @@ def vjp_sweep(graph: Graph, primals, cotangents, wrt) -> tuple[list, list]:
         if ct is not None and o in active:
             accumulate(o, ct)
     for op in reversed(graph.ops):
-        if op.outputs[0] not in adjoints:
+        if not op.outputs or op.outputs[0] not in adjoints:
             continue
         g = adjoints.pop(op.outputs[0])
         y = env[op.outputs[0]]
@@ -122,6 +134,7 @@ def jvp_sweep(graph: Graph, primals, tangents, wrt) -> tuple[list, list]:
     """
     env = dict(zip(graph.inputs, primals))
     read = _reader(env)
+    _active(graph, wrt)  # refuses value guards on differentiated paths
     dots = {graph.inputs[i]: _fit(t, graph.inputs[i]) for i, t in zip(wrt, tangents)}
     for op in graph.ops:
         args = list(map(read, op.inputs))
@@ -134,7 +147,7 @@ def jvp_sweep(graph: Graph, primals, tangents, wrt) -> tuple[list, list]:
                 term = rule(dots[x], y, *args, **op.params)
                 if term is not None:
                     y_dot = term if y_dot is None else P.add(y_dot, term)
-        if y_dot is not None and is_float(op.outputs[0]):
+        if y_dot is not None and op.outputs and is_float(op.outputs[0]):
             dots[op.outputs[0]] = _fit(y_dot, op.outputs[0])
     return [read(o) for o in graph.outputs], [dots.get(o) if isinstance(o, Var) else None
                                               for o in graph.outputs]

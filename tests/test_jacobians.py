@@ -67,7 +67,7 @@ def test_one_kernel_call_builds_the_jacobian():
     f = _map(3, 20)
     jac = jitad.jacfwd(f)
     jac(np.ones(20))
-    (entry,) = jac.cache.entries.values()
+    ((entry,),) = jac.cache.entries.values()
     assert entry.calls == 1 and jac.cache.compiles == 1
 
 

@@ -178,7 +178,7 @@ class SourceWriter:
     def statement(self, op):
         self.comment(op, "    ")
         name = op.primitive.name
-        out = self.name(op.out)
+        out = self.name(op.out) if op.outputs else None
         operands = [self.name(a) for a in op.inputs]
         if name in ELEMENTWISE:  # a 0-d elementwise op: a scalar statement
             self.lines.append(f"    {out} = {ELEMENTWISE[name](*operands, **op.params)}")
@@ -198,7 +198,7 @@ class SourceWriter:
                 self.borrowed.add(op.out)
             if name == "reshape":
                 self.contiguous.add(op.out)
-        else:
+        elif op.outputs:
             self.contiguous.add(op.out)
 
     def element(self, a, index_map, loop) -> str:

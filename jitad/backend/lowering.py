@@ -95,15 +95,23 @@ def _getitem(out, x, index):
     return [f"{out} = {x}[{index}]"]
 
 
+def _guard(out, x, expected, kind, what):
+    fails = f"{x} == {x}" if expected != expected else f"{x} != {literal(expected)}"
+    return [f"if {fails}:", "    raise GuardFailure"]
+
+
 STATEMENTS = {
     "dot": _dot,
     "reshape": _reshape,
     "transpose": _transpose,
     "getitem": _getitem,
+    "guard": _guard,
+    # the output is the user's fwd result, already computed
+    "custom_vjp_call": lambda out, value, *rest, **params: [f"{out} = {value}"],
 }
 
 # Statements whose result is a view of an operand, not a new array.
-VIEWS = {"reshape", "transpose", "getitem"}
+VIEWS = {"reshape", "transpose", "getitem", "custom_vjp_call"}
 # Statements that need a C-contiguous operand.
 NEEDS_CONTIGUOUS = {"reshape"}
 
