@@ -33,8 +33,8 @@ import heapq
 from dataclasses import dataclass, field
 
 from ..ir import Graph, Lit, Var
-from .lowering import (ELEMENTWISE, NEEDS_CONTIGUOUS, REDUCTIONS, STATEMENTS, VIEWS,
-                       dtype_name, literal)
+from .lowering import (ELEMENTWISE, NEEDS_CONTIGUOUS, REDUCTIONS, STATEMENTS, VIEWS, Operand,
+                       dtype_name, literal, reduction_init)
 
 
 class LoweringError(TypeError):
@@ -178,8 +178,8 @@ class SourceWriter:
     def statement(self, op):
         self.comment(op, "    ")
         name = op.primitive.name
-        out = self.name(op.out) if op.outputs else None
-        operands = [self.name(a) for a in op.inputs]
+        out = Operand(self.name(op.out), op.out.shape, op.out.dtype) if op.outputs else None
+        operands = [Operand(self.name(a), a.shape, a.dtype) for a in op.inputs]
         if name in ELEMENTWISE:  # a 0-d elementwise op: a scalar statement
             self.lines.append(f"    {out} = {ELEMENTWISE[name](*operands, **op.params)}")
             return
@@ -243,7 +243,7 @@ class SourceWriter:
         for op in loop.ops:
             out, dtype = self.name(op.out), dtype_name(op.out.dtype)
             if op.out in loop.reductions:
-                init = REDUCTIONS[op.primitive.name][0]
+                init = reduction_init(op.primitive.name, op.out.dtype)
                 self.lines.append(f"    {out} = {dtype}({init})" if op.out.shape == ()
                                   else f"    {out} = np.full({op.out.shape!r}, {init}, {dtype})")
             elif op.out in stored:

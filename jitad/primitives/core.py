@@ -1,0 +1,204 @@
+"""The ``Primitive`` type, the registry, and what every family shares.
+
+Each primitive carries its NumPy reference ``impl``, its shape/dtype rule,
+and one tangent rule and one adjoint rule per positional input (``None``:
+not differentiable in that input). Rules have the signature
+``rule(g, y, *inputs, **params)`` -- ``g`` is the input's tangent (forward)
+or the output's cotangent (reverse), ``y`` the primal output -- and are
+written with primitives, never raw NumPy, so a derivative is an ordinary graph
+and derivatives of derivatives need no extra code.
+
+Rules may return a value whose shape is broadcast-compatible with the target;
+the sweeps in ``transforms`` broadcast tangents up and reduce cotangents down
+(convention 7: once, in the sweep, not in each rule).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class Primitive:
+    """A primitive operation: name, impl, shape rule, per-input jvp/vjp rules.
+
+    >>> from jitad.primitives import sin_p
+    >>> sin_p.bind(0.0)   # concrete inputs: evaluated with the NumPy impl
+    np.float64(0.0)
+    """
+
+    def __init__(self, name, impl, shape_rule, *, jvps, vjps, infix=None, fmt=None,
+                 elementwise=False, effect=False):
+        self.name = name
+        self.fmt = fmt
+        self.impl = impl
+        self.shape_rule = shape_rule
+        self.jvps = tuple(jvps)
+        self.vjps = tuple(vjps)
+        self.infix = infix
+        self.elementwise = elementwise
+        self.effect = effect  # kept by dead-code elimination (guards)
+        PRIMITIVES[name] = self
+
+    def bind(self, *args, **params):
+        """Apply the primitive: recorded if any argument is a tracer, else
+        evaluated (which is how rules constant-fold on literal inputs)."""
+        builder = None
+        for a in args:
+            b = getattr(a, "_builder", None)
+            if b is not None and (builder is None or b.level > builder.level):
+                builder = b
+        if builder is None:
+            value = self.impl(*args, **params)
+            # Constant inputs fold to a value only when it is a scalar: an array
+            # result (a broadcast gradient seed, say) is recorded in the trace
+            # being built, so it becomes a fused loop, not a baked-in constant.
+            if not ACTIVE_BUILDERS or np.ndim(value) == 0:
+                return value
+            builder = ACTIVE_BUILDERS[-1]
+        return builder.apply(self, args, params)
+
+    def abstract_eval(self, *atoms, **params):
+        """[(shape, dtype)] of the outputs, from the inputs' shapes and dtypes
+        (effect primitives, the guards, have no outputs)."""
+        return [] if self.effect else [self.shape_rule(*atoms, **params)]
+
+    def format(self, *names, **params):
+        if self.fmt:
+            return self.fmt(*names, **params)
+        if self.infix and not params:
+            return f" {self.infix} ".join(names) if len(names) == 2 else f"{self.infix}{names[0]}"
+        args = list(names) + [f"{k}={_fmt_param(v)}" for k, v in params.items()]
+        return f"{self.name}({', '.join(args)})"
+
+    def __repr__(self):
+        return f"{self.name}_p"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+ACTIVE_BUILDERS: list = []  # innermost last; pushed by ``with builder:``
+
+
+class Variadic:
+    """One primitive per number of inputs, made on first use: for primitives
+    whose rule for input k depends on k (concatenate's k-th input is the k-th
+    slice of the output; a gather's k-th index array indexes axis k).
+
+    >>> from jitad.primitives import concatenate_p
+    >>> concatenate_p(3).name, len(concatenate_p(3).vjps)
+    ('concatenate', 3)
+    """
+
+    def __init__(self, name, make):
+        self.name, self.make, self.by_arity = name, make, {}
+        self(2)  # registers the name in PRIMITIVES (the completeness test sees it)
+
+    def __call__(self, n: int) -> Primitive:
+        if n not in self.by_arity:
+            self.by_arity[n] = self.make(n)
+        return self.by_arity[n]
+
+
+def _fmt_param(v):
+    if isinstance(v, np.dtype):
+        return v.name
+    if isinstance(v, BasicIndex):
+        return f"[{v}]"
+    return repr(v)
+
+
+# ----------------------------------------------------------------- shapes
+
+def shape_of(x) -> tuple:
+    """Shape of a tracer or a concrete value (tracers carry it; asking NumPy
+    would dispatch back to the tracer)."""
+    return x.shape if hasattr(x, "_var") else np.shape(x)
+
+
+def dtype_of(x) -> np.dtype:
+    return x.dtype if hasattr(x, "_var") else np.result_type(x)
+
+
+_WEAK_TYPES = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
+
+
+def _dtype_key(a):
+    """A Python number stays weak: it takes the dtype of the array it meets
+    (NumPy 2 promotion, ``float32_array * 2.0`` is float32)."""
+    return _WEAK_TYPES[a.dtype.kind] if getattr(a, "weak", False) else a.dtype
+
+
+@functools.lru_cache(maxsize=None)
+def _result_dtype(impl, keys, params):
+    """The dtype NumPy itself gives: impl applied to ones of the input dtypes."""
+    vals = [np.ones((), k) if isinstance(k, np.dtype) else k(1) for k in keys]
+    with np.errstate(all="ignore"):
+        return np.asarray(impl(*vals, **dict(params))).dtype
+
+
+def elementwise_shape(impl):
+    """Shape rule of an elementwise op: NumPy broadcasting and NumPy's dtype."""
+    def rule(*atoms, **params):
+        shape = atoms[0].shape
+        if any(a.shape != shape for a in atoms):  # equal shapes are the common case
+            shape = np.broadcast_shapes(*(a.shape for a in atoms))
+        return shape, _result_dtype(impl, tuple(map(_dtype_key, atoms)), tuple(params.items()))
+    return rule
+
+
+def reduced_shape(shape, axes) -> tuple:
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def kept_dims(ndim, axes) -> list:
+    return [i for i in range(ndim) if i not in axes]
+
+
+# ------------------------------------------------------------ basic index
+
+@dataclass(frozen=True)
+class BasicIndex:
+    """A normalised basic index, hashable (a static param): one entry per
+    operand dimension, an ``int`` (the dimension is dropped) or a
+    ``(start, stop, step)`` triple with concrete bounds (``stop`` is ``None``
+    when a negative step runs past the start of the axis).
+
+    >>> BasicIndex.normalise((slice(1, None), -1), (5, 3))
+    BasicIndex(entries=((1, 5, 1), 2))
+    """
+
+    entries: tuple
+
+    @staticmethod
+    def normalise(index: tuple, shape: tuple) -> "BasicIndex":
+        if len(index) > len(shape):
+            raise IndexError(f"too many indices ({len(index)}) for an array of shape {shape}")
+        index = tuple(index) + (slice(None),) * (len(shape) - len(index))
+        entries = []
+        for i, n in zip(index, shape):
+            if isinstance(i, slice):
+                start, stop, step = i.indices(n)
+                entries.append((start, None if stop < 0 else stop, step))
+            else:
+                k = int(i)
+                if not -n <= k < n:
+                    raise IndexError(f"index {k} is out of bounds for axis of size {n}")
+                entries.append(k % n)
+        return BasicIndex(tuple(entries))
+
+    def numpy(self) -> tuple:
+        return tuple(e if isinstance(e, int) else slice(*e) for e in self.entries)
+
+    def result_shape(self, shape) -> tuple:
+        return tuple(len(range(*s.indices(n))) for s, n in zip(self.numpy(), shape)
+                     if isinstance(s, slice))
+
+    def __str__(self):
+        def fmt(e):
+            if isinstance(e, int):
+                return str(e)
+            start, stop, step = e
+            text = f"{start}:{'' if stop is None else stop}"
+            return text if step == 1 else f"{text}:{step}"
+        return ", ".join(map(fmt, self.entries))
