@@ -149,6 +149,13 @@ class Graph:
     def __repr__(self) -> str:
         return f"Graph({len(self.inputs)} inputs, {len(self.ops)} ops, {len(self.outputs)} outputs)"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: a table v_i | operation | shape/dtype. The
+        HTML is built in ``jitad.display``, imported only when a notebook
+        renders a graph, so this module stays plain data."""
+        from .display import graph_html
+        return graph_html(self)
+
 
 def _type_str(a) -> str:
     return f"{a.dtype.name}[{','.join(map(str, a.shape))}]"
