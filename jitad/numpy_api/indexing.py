@@ -1,0 +1,191 @@
+"""Indexing: NumPy's basic and advanced (integer-array) indexing, boolean
+masks that are constants, ``np.take``/``np.take_along_axis``, and the error
+for assignment into a traced array.
+
+Basic indexing (integers, slices with any step, ``...``, ``None``) is the
+``getitem`` primitive. Integer arrays -- constants or traced integer inputs
+such as labels -- are a gather (``take``): its adjoint adds into place, so a
+repeated index receives the sum of its cotangents. Result axes are placed as
+NumPy places them (the broadcast index axes replace the indexed axes when
+those are adjacent in the index, else they come first).
+"""
+from __future__ import annotations
+
+import builtins
+import operator
+
+import numpy as np
+
+from .. import primitives as P
+from .dispatch import implements, is_traced, ndim_of, normalise_axis, shape_of
+
+_MASK_ADVICE = ("the result's shape would depend on the mask's values, which jitad does not "
+                "record. Use np.where(mask, x, 0.0) (and np.sum(mask) to count), or make the "
+                "mask a constant (a NumPy array the function closes over, not an argument)")
+
+
+def _entries(x, index) -> list:
+    """The index as a list of None, slices, ints and integer index arrays
+    (constant ndarrays or traced integers), with ``...`` expanded and
+    constant boolean masks replaced by their integer arrays."""
+    index = index if isinstance(index, tuple) else (index,)
+    entries = []
+    for i in index:
+        if is_traced(i):
+            if i.dtype == np.bool_:
+                raise TypeError(f"indexing a traced array of shape {shape_of(x)} with a traced "
+                                f"boolean mask: {_MASK_ADVICE}")
+            if not np.issubdtype(i.dtype, np.integer):
+                raise IndexError(f"arrays used as indices must be integers or booleans, got a "
+                                 f"traced {i.dtype} array")
+            entries.append(i)
+        elif isinstance(i, (list, np.ndarray)):
+            arr = np.asarray(i)
+            if arr.dtype == np.bool_:
+                entries.append(("mask", arr))
+            elif np.issubdtype(arr.dtype, np.integer) or arr.size == 0:
+                entries.append(arr.astype(np.intp))
+            else:
+                raise IndexError(f"arrays used as indices must be integers or booleans, "
+                                 f"got {arr.dtype}")
+        elif i is None or i is Ellipsis or isinstance(i, slice):
+            entries.append(i)
+        elif isinstance(i, (bool, np.bool_)):
+            raise TypeError("a boolean scalar as an index is not supported on traced arrays")
+        else:
+            entries.append(operator.index(i))
+
+    def width(e):
+        return 0 if e is None or e is Ellipsis else e[1].ndim if isinstance(e, tuple) else 1
+    used = builtins.sum(width(e) for e in entries)
+    if used > ndim_of(x):
+        raise IndexError(f"too many indices for an array of shape {shape_of(x)}: {used} given")
+    if builtins.sum(e is Ellipsis for e in entries) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    expanded, axis = [], 0
+    for e in entries:
+        if e is Ellipsis:
+            expanded.extend([slice(None)] * (ndim_of(x) - used))
+            axis += ndim_of(x) - used
+        elif isinstance(e, tuple):
+            mask = e[1]
+            if mask.shape != shape_of(x)[axis:axis + mask.ndim]:
+                raise IndexError(f"boolean index of shape {mask.shape} does not match the "
+                                 f"indexed axes {shape_of(x)[axis:axis + mask.ndim]}")
+            expanded.extend(np.nonzero(mask))
+            axis += mask.ndim
+        else:
+            expanded.append(e)
+            axis += width(e)
+    return expanded
+
+
+def _is_array(e) -> bool:
+    return is_traced(e) or isinstance(e, np.ndarray)
+
+
+def _basic(x, entries):
+    """Integers, slices and None: one getitem, then a reshape for the None axes."""
+    basic = tuple(e for e in entries if e is not None)
+    norm = P.BasicIndex.normalise(basic, shape_of(x))
+    result = x if all(e == (0, n, 1) for e, n in zip(norm.entries, shape_of(x))) \
+        else P.getitem(x, norm)
+    if len(basic) == len(entries):
+        return result
+    out_shape, kept = [], iter(shape_of(result))
+    for e in list(entries) + [slice(None)] * (ndim_of(x) - len(basic)):
+        if e is None:
+            out_shape.append(1)
+        elif isinstance(e, slice):
+            out_shape.append(next(kept))
+    return P.reshape(result, tuple(out_shape))
+
+
+def _constant_index(a, n, axis):
+    a = np.asarray(a, np.intp)
+    if a.size and (a.min() < -n or a.max() >= n):
+        bad = a[(a < -n) | (a >= n)].flat[0]
+        raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}")
+    return np.where(a < 0, a + n, a)
+
+
+def _advanced(x, entries):
+    """Integer arrays (and the integers beside them): a gather."""
+    advanced = [d for d, e in enumerate(entries) if _is_array(e) or isinstance(e, int)]
+    y = _basic(x, [slice(None) if d in advanced else e for d, e in enumerate(entries)])
+    arrays = [entries[d] for d in advanced]
+    batch = np.broadcast_shapes(*(shape_of(a) for a in arrays))
+    indices = []
+    for d, a in zip(advanced, arrays):
+        if is_traced(a):  # checked (and wrapped) by the kernel: its values vary per call
+            indices.append(P.broadcast_to(a, batch))
+        else:
+            index = _constant_index(a, shape_of(y)[d], d)
+            indices.append(np.ascontiguousarray(np.broadcast_to(index, batch)))
+    rest = [d for d in range(ndim_of(y)) if d not in advanced]
+    out = P.take(P.transpose(y, tuple(advanced + rest)), *indices)
+    first = advanced[0]
+    if advanced == list(range(first, first + len(advanced))) and first > 0:
+        nb = len(batch)
+        perm = tuple(range(nb, nb + first)) + tuple(range(nb)) + tuple(range(nb + first, ndim_of(out)))
+        out = P.transpose(out, perm)
+    return out
+
+
+def getitem(x, index):
+    """``x[index]`` with NumPy's semantics.
+
+    >>> import jitad, numpy as np
+    >>> f = lambda x, labels: np.sum(x[np.arange(2), labels])
+    >>> jitad.grad(f)(np.ones((2, 3)), np.array([2, 2]))
+    array([[0., 0., 1.],
+           [0., 0., 1.]])
+    """
+    entries = _entries(x, index)
+    if any(_is_array(e) for e in entries):
+        return _advanced(x, entries)
+    return _basic(x, entries)
+
+
+@implements(np.take)
+def take(a, indices, axis=None, out=None, mode="raise"):
+    if out is not None or mode != "raise":
+        raise TypeError("np.take: out= and mode= other than 'raise' are not supported on "
+                        "traced values")
+    if axis is None:
+        return getitem(P.reshape(a, (int(np.prod(shape_of(a))),)), indices)
+    axis = normalise_axis(axis, ndim_of(a))
+    return getitem(a, (slice(None),) * axis + (indices,))
+
+
+@implements(np.take_along_axis)
+def take_along_axis(arr, indices, axis):
+    """``arr[..., indices, ...]`` along ``axis`` with the other axes matched:
+    the index arrays are aranges shaped to broadcast against ``indices``."""
+    nd = ndim_of(arr)
+    if axis is None:
+        return getitem(P.reshape(arr, (int(np.prod(shape_of(arr))),)), indices)
+    axis = normalise_axis(axis, nd)
+    if ndim_of(indices) != nd:
+        raise ValueError(f"np.take_along_axis: indices of shape {shape_of(indices)} must have "
+                         f"as many dimensions as the array ({nd})")
+    index = []
+    for d in range(nd):
+        if d == axis:
+            index.append(indices)
+        else:
+            shape = [1] * nd
+            shape[d] = shape_of(arr)[d]
+            index.append(np.arange(shape_of(arr)[d]).reshape(shape))
+    return getitem(arr, tuple(index))
+
+
+def setitem(x, index, value):
+    """Refused, with the functional way to write it."""
+    raise TypeError(
+        f"in-place assignment x[...] = value on a traced array ({x.dtype}{list(x.shape)}) cannot "
+        "be recorded: jitad traces values, not memory (like JAX). Build the result "
+        "functionally instead: with a constant mask, m = np.zeros(x.shape, bool); "
+        "m[...] = True; x = np.where(m, value, x) (value must broadcast to x.shape); or "
+        "assemble the pieces with np.concatenate / np.stack.")
+
