@@ -17,8 +17,7 @@ import numpy as np
 
 from . import primitives as P
 from . import transforms, tree
-from .backend.codegen import generate
-from .backend.compile import compile_kernel
+from .backend import lower
 from .cache import MAX_VARIANTS, RETRACE_WARNING, Entry, RetraceWarning, TreeKey, cache_for, leaf_key
 from .ir import Graph
 from .primitives import GuardFailure
@@ -261,8 +260,7 @@ class _Dispatcher:
         tgraph, template, captured = self._transformed(args, extra, leaves)
         if captured:  # f closes over a value of an enclosing trace: part of that trace
             return self._emit(tgraph, template, captured, leaves, extra)
-        source, consts = generate(tgraph)
-        kernel = compile_kernel(source, consts)
+        kernel = lower(tgraph)
         self.cache.compiles += 1
         traced = [i for i, leaf in enumerate(leaves) if not is_static(leaf)]
         result = _make_run(kernel, leaves, traced, template)(leaves)  # compiles

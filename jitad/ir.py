@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 _ids = itertools.count()
+_FLOAT64 = np.dtype(np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +61,8 @@ class Lit:
 
     @staticmethod
     def of(value) -> "Lit":
+        if type(value) is float:  # the common case, first
+            return Lit(value, (), _FLOAT64, weak=True)
         if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
             return Lit(value, (), np.dtype(type(value)) if not isinstance(value, bool)
                        else np.dtype(bool), weak=True)

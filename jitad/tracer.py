@@ -56,9 +56,9 @@ class Builder:
     def lift(self, x) -> tuple:
         """(atom, value) for an operand: our tracer, an outer tracer captured
         from an enclosing trace (it becomes an extra input), or a constant."""
-        b = getattr(x, "_builder", None)
-        if b is self:
+        if type(x) is Tracer and x._builder is self:  # the common case, first
             return x._var, x._val
+        b = getattr(x, "_builder", None)
         if b is not None:
             if b.closed:
                 raise TraceError("a traced value escaped from a finished trace (was it stored "

@@ -210,22 +210,22 @@ def _lit_key(a):
 def cse(graph: Graph) -> Graph:
     """Merge ops that apply the same primitive to the same inputs and params."""
     seen, rename, ops = {}, {}, []
-
-    def atom(a):
-        return rename.get(a, a) if isinstance(a, Var) else a
-
     for op in graph.ops:
-        inputs = tuple(map(atom, op.inputs))
-        key = (op.primitive, tuple(a if isinstance(a, Var) else _lit_key(a) for a in inputs),
+        inputs = tuple([rename.get(a, a) if type(a) is Var else a for a in op.inputs])
+        key = (op.primitive, tuple([a if type(a) is Var else _lit_key(a) for a in inputs]),
                tuple(op.params.items()))
-        if not op.primitive.effect and key in seen:
-            for old, new in zip(op.outputs, seen[key].outputs):
-                rename[old] = new
-            continue
-        new_op = type(op)(op.primitive, inputs, op.outputs, op.params)
-        seen.setdefault(key, new_op)
-        ops.append(new_op)
-    return Graph(graph.inputs, tuple(ops), tuple(map(atom, graph.outputs)), graph.input_names)
+        if not op.primitive.effect:
+            first = seen.get(key)
+            if first is not None:
+                for old, new in zip(op.outputs, first.outputs):
+                    rename[old] = new
+                continue
+        if inputs != op.inputs:
+            op = type(op)(op.primitive, inputs, op.outputs, op.params)
+        seen[key] = op
+        ops.append(op)
+    outputs = tuple(rename.get(o, o) if type(o) is Var else o for o in graph.outputs)
+    return Graph(graph.inputs, tuple(ops), outputs, graph.input_names)
 
 
 def simplify(graph: Graph) -> Graph:
