@@ -16,7 +16,7 @@ import numpy as np
 from . import primitives as P
 from .ir import Graph, Lit, Var
 from .batching import batch_sweep
-from .tracer import Builder
+from .tracer import Builder, Tracer
 
 
 def _reader(env):
@@ -88,20 +88,22 @@ def _broadcasts_to(shape, target) -> bool:
         return False
 
 
-def vjp_sweep(graph: Graph, primals, cotangents, wrt) -> tuple[list, list]:
+def vjp_sweep(graph: Graph, primals, cotangents, wrt, env=None) -> tuple[list, list]:
     """Primal sweep, then the adjoint sweep in reverse order.
 
     ``cotangents``: one per graph output (None for zero). Returns (outputs,
     cotangents of the inputs in ``wrt``; None where the output does not depend
-    on that input).
+    on that input). ``env``: primal values already emitted (``_adopt``).
     """
-    env = dict(zip(graph.inputs, primals))
-    read = _reader(env)
     active = _active(graph, wrt)
-    for op in graph.ops:
-        out = op.primitive.bind(*map(read, op.inputs), **op.params)
-        for v in op.outputs:
-            env[v] = out
+    if env is None:
+        env = dict(zip(graph.inputs, primals))
+        for op in graph.ops:
+            out = op.primitive.bind(*[env[a] if type(a) is Var else a.val for a in op.inputs],
+                                    **op.params)
+            for v in op.outputs:
+                env[v] = out
+    read = _reader(env)
 
     adjoints: dict[Var, object] = {}
 
@@ -126,21 +128,26 @@ def vjp_sweep(graph: Graph, primals, cotangents, wrt) -> tuple[list, list]:
     return [read(o) for o in graph.outputs], [adjoints.get(graph.inputs[i]) for i in wrt]
 
 
-def jvp_sweep(graph: Graph, primals, tangents, wrt) -> tuple[list, list]:
+def jvp_sweep(graph: Graph, primals, tangents, wrt, env=None) -> tuple[list, list]:
     """Primal and tangent values together, in one forward sweep.
 
     ``tangents``: one per input in ``wrt``. Returns (outputs, output tangents;
-    None where an output does not depend on the ``wrt`` inputs).
+    None where an output does not depend on the ``wrt`` inputs). ``env``:
+    primal values already emitted (``_adopt``).
     """
-    env = dict(zip(graph.inputs, primals))
+    adopted = env is not None
+    env = env if adopted else dict(zip(graph.inputs, primals))
     read = _reader(env)
     _active(graph, wrt)  # refuses value guards on differentiated paths
     dots = {graph.inputs[i]: _fit(t, graph.inputs[i]) for i, t in zip(wrt, tangents)}
     for op in graph.ops:
         args = list(map(read, op.inputs))
-        y = op.primitive.bind(*args, **op.params)
-        for v in op.outputs:
-            env[v] = y
+        if adopted:
+            y = env[op.outputs[0]] if op.outputs else None
+        else:
+            y = op.primitive.bind(*args, **op.params)
+            for v in op.outputs:
+                env[v] = y
         y_dot = None
         for x, rule in zip(op.inputs, op.primitive.jvps):
             if rule is not None and x in dots:
@@ -157,6 +164,17 @@ def _new_inputs(builder, vars_):
     return [builder.new_input(v.shape, v.dtype) for v in vars_]
 
 
+def _adopt(builder, graph) -> dict:
+    """A fresh builder takes the primal graph's inputs and ops as they are
+    (re-emitting them one bind at a time would rebuild the same ops); returns
+    the environment of primal values for the sweeps."""
+    builder.inputs.extend(graph.inputs)
+    builder.ops.extend(graph.ops)
+    env = {v: Tracer(v, None, builder) for v in graph.inputs}
+    env.update((v, Tracer(v, None, builder)) for op in graph.ops for v in op.outputs)
+    return env
+
+
 def _zeros_for(value, var):
     return value if value is not None else P.zeros_like_shape(var.shape, var.dtype)
 
@@ -167,12 +185,12 @@ def vjp_graph(graph: Graph, wrt, seed=None) -> Graph:
     output cotangents are that constant and are not inputs: ``seed=1.0`` on a
     scalar output gives value and gradient."""
     with Builder(concrete=False) as builder:
-        primals = _new_inputs(builder, graph.inputs)
+        env = _adopt(builder, graph)
         if seed is None:
             cts = _new_inputs(builder, graph.outputs)
         else:
             cts = [seed] * len(graph.outputs)
-        outs, bars = vjp_sweep(graph, primals, cts, wrt)
+        outs, bars = vjp_sweep(graph, None, cts, wrt, env=env)
         bars = [_zeros_for(b, graph.inputs[i]) for b, i in zip(bars, wrt)]
     return simplify(builder.graph(outs + bars))
 
@@ -181,9 +199,9 @@ def jvp_graph(graph: Graph, wrt) -> Graph:
     """Graph with inputs (primal inputs, tangents of the ``wrt`` inputs) and
     outputs (primal outputs, output tangents)."""
     with Builder(concrete=False) as builder:
-        primals = _new_inputs(builder, graph.inputs)
+        env = _adopt(builder, graph)
         tangents = _new_inputs(builder, [graph.inputs[i] for i in wrt])
-        outs, dots = jvp_sweep(graph, primals, tangents, wrt)
+        outs, dots = jvp_sweep(graph, None, tangents, wrt, env=env)
         dots = [_zeros_for(d, o) for d, o in zip(dots, graph.outputs)]
     return simplify(builder.graph(outs + dots))
 

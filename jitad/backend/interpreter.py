@@ -71,10 +71,10 @@ def _opcode(op):
 class Program:
     """A graph as an op table over one value buffer (inputs first)."""
 
-    def __init__(self, code, template, n_inputs, output_slots, output_dtypes, listing):
+    def __init__(self, code, template, n_inputs, output_slots, output_dtypes, graph):
         self.code, self.template = code, template
         self.n_inputs, self.output_slots = n_inputs, output_slots
-        self.output_dtypes, self.listing = output_dtypes, listing
+        self.output_dtypes, self.graph = output_dtypes, graph
 
 
 def encode(graph: Graph) -> Program:
@@ -105,7 +105,7 @@ def encode(graph: Graph) -> Program:
             operands.append(slot(Lit.of(0.0)))
         rows.append([code, out] + (operands + [0, 0, 0])[:3])
     n_values = len(slots)
-    code = np.array(rows, dtype=np.int64).reshape(len(rows), 5)
+    code = np.array(rows, dtype=np.int32).reshape(len(rows), 5)
     for column in (2, 3, 4):  # negative slots are constants: move them after the values
         negative = code[:, column] < 0
         code[negative, column] = n_values - 1 - code[negative, column]
@@ -120,7 +120,7 @@ def encode(graph: Graph) -> Program:
                         for k, s in enumerate(output_slots)]
         template = np.concatenate([template, extra])
     return Program(code, template, len(graph.inputs), np.array(output_slots, dtype=np.int64),
-                   [o.dtype for o in graph.outputs], graph.pretty(types=True))
+                   [o.dtype for o in graph.outputs], graph)
 
 
 class InterpretedKernel:
@@ -131,9 +131,13 @@ class InterpretedKernel:
 
     def __init__(self, program: Program):
         self.program = program
-        self.source = ("# interpreted: an op table run by jitad.backend.interpreter."
-                       "run_program\n" + program.listing)
         self.path = None
+
+    @property
+    def source(self) -> str:
+        """The program as the op list it runs (printed on demand: it can be long)."""
+        return ("# interpreted: an op table run by jitad.backend.interpreter.run_program\n"
+                + self.program.graph.pretty(types=True))
 
     def __call__(self, *inputs):
         p = self.program

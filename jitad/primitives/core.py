@@ -141,8 +141,10 @@ def elementwise_shape(impl):
     """Shape rule of an elementwise op: NumPy broadcasting and NumPy's dtype."""
     def rule(*atoms, **params):
         shape = atoms[0].shape
-        if any(a.shape != shape for a in atoms):  # equal shapes are the common case
-            shape = np.broadcast_shapes(*(a.shape for a in atoms))
+        for a in atoms:
+            if a.shape != shape:  # equal shapes are the common case
+                shape = np.broadcast_shapes(*(a.shape for a in atoms))
+                break
         return shape, _result_dtype(impl, tuple(map(_dtype_key, atoms)), tuple(params.items()))
     return rule
 
