@@ -121,7 +121,7 @@ def _advanced(x, entries):
             indices.append(P.broadcast_to(a, batch))
         else:
             index = _constant_index(a, shape_of(y)[d], d)
-            indices.append(np.ascontiguousarray(np.broadcast_to(index, batch)))
+            indices.append(np.array(np.broadcast_to(index, batch)))
     rest = [d for d in range(ndim_of(y)) if d not in advanced]
     out = P.take(P.transpose(y, tuple(advanced + rest)), *indices)
     first = advanced[0]

@@ -333,10 +333,12 @@ def slogdet(a):
 
 @implements(np.linalg.cholesky)
 def cholesky(a, /, *, upper=False):
-    """Reads the lower triangle of A only (as NumPy does), so its gradient
-    is lower-triangular."""
-    lower = P.cholesky_p.bind(_matrix("cholesky", a))
-    return P.transpose(lower, (1, 0)) if upper else lower
+    """Reads one triangle of A only, as NumPy does (the lower one; the upper
+    one with ``upper=True``), so its gradient lives on that triangle."""
+    a = _matrix("cholesky", a)
+    if upper:
+        return P.transpose(P.cholesky_p.bind(P.transpose(a, (1, 0))), (1, 0))
+    return P.cholesky_p.bind(a)
 
 
 unsupported("jitad has no derivative rule for eigen- or singular-value decompositions yet",

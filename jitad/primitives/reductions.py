@@ -1,14 +1,14 @@
 """Products, cumulative sums and products, argmax.
 
 The product rules are exact where inputs are zero: "the product of the
-others" is not y / x there, so the rules count the zeros of each group (the
-only derivatives that survive are those of groups with at most one zero).
+others" is not y / x there, so the rules count the zeros of each group and
+use the expression that holds near such a point (exact to second order).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .basic import (broadcast_in_dim, convert, div, eq, mul, reduce_sum, select)
+from .basic import add, broadcast_in_dim, convert, div, eq, mul, reduce_sum, select, sub
 from .core import Primitive, kept_dims, reduced_shape
 
 
@@ -18,19 +18,29 @@ def cumprod(x, axis): return cumprod_p.bind(x, axis=axis)
 def argmax(x, axis): return argmax_p.bind(x, axis=axis)
 
 
+def _by_count(count, none, one, two):
+    """Pick by the number of zeros: the derivative of a product changes form
+    with it. Each form is the exact expression near such a point, so the
+    derivative is exact to second order there (three or more zeros: 0)."""
+    return select(eq(count, 0.0), none, select(eq(count, 1.0), one,
+                                               select(eq(count, 2.0), two, 0.0)))
+
+
 def _prod_others(y, x, axes):
     """For each element, the product of the other elements of its group:
-    y / x without zeros; with one zero, the product of the non-zeros at the
-    zero and 0 elsewhere; with two or more zeros, 0."""
+    y / x without zeros; with zeros, from the product of the non-zeros and
+    the sum of the zeros (0, but its derivative is not)."""
     dims = kept_dims(x.ndim, axes)
 
     def spread(v):
         return broadcast_in_dim(v, x.shape, dims)
     zero = eq(x, 0.0)
     count = spread(reduce_sum(convert(zero, x.dtype), axes))
-    nonzero_product = spread(reduce_prod(select(zero, 1.0, x), axes))
-    return select(eq(count, 0.0), div(spread(y), x),
-                  select(eq(count, 1.0), select(zero, nonzero_product, 0.0), 0.0))
+    nonzero = spread(reduce_prod(select(zero, 1.0, x), axes))
+    zeros = spread(reduce_sum(select(zero, x, 0.0), axes))
+    one = select(zero, nonzero, div(mul(zeros, nonzero), x))
+    two = select(zero, mul(sub(zeros, x), nonzero), 0.0)
+    return _by_count(count, div(spread(y), x), one, two)
 
 
 reduce_prod_p = Primitive(
@@ -55,28 +65,33 @@ cumsum_p = Primitive(
 
 
 def _cumprod_parts(x, axis):
-    """Zero mask; "no zero up to i"; "exactly one zero up to i"; and the
-    running product with zeros replaced by 1."""
+    """Zero mask; running count of zeros; running sum of the zeros (0, with a
+    derivative); running product of the non-zeros."""
     zero = eq(x, 0.0)
-    count = cumsum(convert(zero, x.dtype), axis)
-    return zero, eq(count, 0.0), eq(count, 1.0), cumprod(select(zero, 1.0, x), axis)
+    return (zero, cumsum(convert(zero, x.dtype), axis), cumsum(select(zero, x, 0.0), axis),
+            cumprod(select(zero, 1.0, x), axis))
 
 
 def _cumprod_jvp(t, y, x, axis):
-    # y_dot[i] = sum_{k<=i} t[k] prod_{j<=i, j!=k} x[j]: y[i] sum t/x before
-    # any zero; after exactly one zero (at k0) only the k0 term survives.
-    zero, before, first, q = _cumprod_parts(x, axis)
-    no_zero = mul(y, cumsum(select(zero, 0.0, div(t, x)), axis))
-    one_zero = mul(q, cumsum(select(zero, t, 0.0), axis))
-    return select(before, no_zero, select(first, one_zero, 0.0))
+    # y_dot[i] = sum_{k<=i} t[k] prod_{j<=i, j!=k} x[j], written per zero count
+    zero, count, zeros, nonzero = _cumprod_parts(x, axis)
+    at_zeros = cumsum(select(zero, t, 0.0), axis)
+    elsewhere = cumsum(select(zero, 0.0, div(t, x)), axis)
+    one = mul(nonzero, add(at_zeros, mul(zeros, elsewhere)))
+    two = mul(nonzero, sub(mul(at_zeros, zeros), cumsum(select(zero, mul(t, x), 0.0), axis)))
+    return _by_count(count, mul(y, elsewhere), one, two)
 
 
 def _cumprod_vjp(g, y, x, axis):
-    # the transpose of the linear map in _cumprod_jvp
-    zero, before, first, q = _cumprod_parts(x, axis)
-    no_zero = div(cumsum(select(before, mul(g, y), 0.0), axis, reverse=True), x)
-    one_zero = cumsum(select(first, mul(g, q), 0.0), axis, reverse=True)
-    return select(zero, one_zero, no_zero)
+    # the transpose of _cumprod_jvp, term by term
+    zero, count, zeros, nonzero = _cumprod_parts(x, axis)
+
+    def back(n, v):
+        return cumsum(select(eq(count, n), v, 0.0), axis, reverse=True)
+    g_nonzero = mul(g, nonzero)
+    at_zeros = add(back(1.0, g_nonzero), back(2.0, mul(g_nonzero, zeros)))
+    elsewhere = add(back(0.0, mul(g, y)), back(1.0, mul(g_nonzero, zeros)))
+    return select(zero, sub(at_zeros, mul(back(2.0, g_nonzero), x)), div(elsewhere, x))
 
 
 cumprod_p = Primitive(
