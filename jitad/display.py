@@ -61,15 +61,18 @@ class Section:
     rows: tuple
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Trace:
-    """One or more tables of trace lines: text for ``print``, HTML for Jupyter."""
+    """One or more tables of trace lines: text for ``print`` and the REPL,
+    HTML for Jupyter."""
 
     sections: tuple
 
     def __str__(self) -> str:
         return "\n\n".join(_text_table((s.caption,) + s.header[1:], s.rows)
                            for s in self.sections)
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         tables = "".join(f'<div style="margin-right:2em">{_html_table(s)}</div>'
