@@ -46,10 +46,11 @@ import numpy as np
 
 from . import transforms, tree
 from .ir import Graph, Lit, Op, Var
+from .api import trace
 from .tracer import Builder, Tracer, is_static
-from .tracer import trace as trace_graph
 
 DOT, BAR = "\u0307", "\u0304"  # combining dot and macron: v̇, v̄
+MAX_ROWS = 400  # a longer table shows its first and last 200 lines
 
 
 # ------------------------------------------------------------- the tables
@@ -85,11 +86,21 @@ def _width(s: str) -> int:
     return sum(not unicodedata.combining(c) for c in s)
 
 
+def _elide(rows) -> tuple:
+    """The rows, or for a long trace its head and tail around a marker row
+    (a notebook would choke on a table of a 100,000-op trace)."""
+    if len(rows) <= MAX_ROWS:
+        return tuple(rows)
+    half = MAX_ROWS // 2
+    marker = (f"… {len(rows) - MAX_ROWS} more lines …",) + ("",) * (len(rows[0]) - 1)
+    return tuple(rows[:half]) + (marker,) + tuple(rows[-half:])
+
+
 def _text_table(header, rows) -> str:
-    widths = [max(_width(r[i]) for r in (header,) + tuple(rows)) for i in range(len(header))]
-    lines = ["   ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip()
-             for row in (header,) + tuple(rows)]
-    return "\n".join(lines)
+    rows = (tuple(header),) + _elide(rows)
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join("   ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip()
+                     for row in rows)
 
 
 _NAME = re.compile(r"(v[\u0304\u0307]?)_(-?\d+)")
@@ -103,7 +114,7 @@ def _html_table(section: Section) -> str:
     head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in section.header)
     body = "".join("<tr>" + "".join(f"<td style='text-align:left;font-family:monospace'>"
                                     f"{_html_cell(c)}</td>" for c in row) + "</tr>"
-                   for row in section.rows)
+                   for row in _elide(section.rows))
     return (f"<table><caption style='text-align:left;font-weight:bold'>"
             f"{html.escape(section.caption)}</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>")
@@ -207,7 +218,6 @@ class _Sweep:
     """A real sweep over ``graph``, recorded in an abstract builder."""
 
     def __init__(self, graph: Graph):
-        self.graph = graph
         self.primal_names = graph.names()
         self.builder = Builder(concrete=False)
         self.names: dict = {}
@@ -301,8 +311,7 @@ def _accent(name: str, mark: str) -> str:
 
 def _trace(f, args, argnums):
     """(graph, input values, wrt leaf indices) of ``f(*args)``."""
-    from .api import _arg_names
-    graph = trace_graph(f, args, _arg_names(f))[0]
+    graph = trace(f, *args)
     argnums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     values, wrt = [], []
     for n, arg in enumerate(args):
@@ -383,8 +392,11 @@ def tangent_trace(f, *args, argnums=0, tangents=None) -> Trace:
         tangent = (f"{_accent(names[v], DOT)} = {_accent(label, DOT)}", sweep.value(dot_of[i])) \
             if i in dot_of else (f"{_accent(names[v], DOT)} = 0", "")
         table.append(next(rows) + tangent)
+    calls_of = {}
+    for call in sweep.calls:
+        calls_of.setdefault(call.op, []).append(call)
     for op in graph.ops:
-        calls = [c for c in sweep.calls if c.op is op]
+        calls = calls_of.get(op, [])
         if not op.outputs:
             table.append(next(rows) + ("", ""))
             continue

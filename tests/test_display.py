@@ -139,3 +139,16 @@ def test_show_source_errors():
         show_source(np.sin)
     with pytest.raises(ValueError, match="call it once"):
         show_source(jitad.jit(lambda x: x + 1.0))
+
+
+def test_long_traces_show_their_head_and_tail():
+    def f(x):
+        for _ in range(300):
+            x = np.sin(x) * 0.9
+        return x
+    t = tangent_trace(f, 0.3)
+    lines = str(t).splitlines()
+    assert len(t.sections[0].rows) == 601 and len(lines) == 1 + 400 + 1
+    assert lines[201].startswith("… 201 more lines …")
+    assert lines[-1].split()[-1] == f"{jitad.grad(f)(0.3):.6g}"
+    assert jitad.trace(f, 0.3)._repr_html_().count("<tr>") == 1 + 400 + 1
