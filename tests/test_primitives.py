@@ -56,7 +56,26 @@ class Matrices:
         return x + 2.0 * n * np.eye(n)
 
 
+@dataclass(frozen=True)
+class Separated:
+    """Entries at least ``step/6`` apart in value and in magnitude, and
+    ``step/4`` from zero, where ``step = (high - low) / size``: the central
+    differences near max/min/norm kinks never step across a tie."""
+
+    low: float = -2.0
+    high: float = 2.0
+
+    def sample(self, rng, shape):
+        n = max(1, int(np.prod(shape)))
+        step = (self.high - self.low) / n
+        # a grid offset by step/3 is not symmetric about 0, so |x| has no ties
+        grid = self.low + (np.arange(n) + 1 / 3) * step
+        x = rng.permutation(grid) + rng.uniform(-step / 12, step / 12, n)
+        return x.reshape(shape)
+
+
 R, POS, NONZERO = Domain(), Domain(0.2, 3.0), Domain(away_from=(0.0,))
+SEPARATED = Separated()
 UNIT = Domain(-0.9, 0.9)
 ONE_ZERO, TWO_ZEROS = Domain(zeros=1), Domain(zeros=2)
 FRACTIONAL = Domain(0.1, 0.9)
@@ -115,9 +134,9 @@ CASES = [
     Case("sum_axes_tuple", lambda a: a.sum(axis=(0, 2)), (R,), single((2, 3, 2))),
     Case("mean", np.mean, (R,), single((2, 3))),
     Case("mean_axis1", lambda a: np.mean(a, axis=1), (R,), single((2, 3))),
-    Case("max", np.max, (R,), single((5,)), analytic=False),
-    Case("max_axis0", lambda a: np.max(a, axis=0), (R,), single((4, 3)), analytic=False),
-    Case("min_axis1", lambda a: a.min(axis=1), (R,), single((3, 4)), analytic=False),
+    Case("max", np.max, (SEPARATED,), single((5,)), analytic=False),
+    Case("max_axis0", lambda a: np.max(a, axis=0), (SEPARATED,), single((4, 3)), analytic=False),
+    Case("min_axis1", lambda a: a.min(axis=1), (SEPARATED,), single((3, 4)), analytic=False),
     Case("dot_vv", np.dot, (R, R), (((4,), (4,)),)),
     Case("dot_mv", np.dot, (R, R), (((3, 4), (4,)),)),
     Case("matmul_vm", lambda a, b: a @ b, (R, R), (((3,), (3, 4)),)),
@@ -207,10 +226,10 @@ REDUCTION_CASES = [
     Case("prod_axes", lambda a: a.prod(axis=(0, -1)), (R,), single((2, 3, 2))),
     Case("prod_one_zero", lambda a: np.prod(a, axis=-1), (ONE_ZERO,), single((4,), (2, 3))),
     Case("prod_two_zeros", lambda a: np.prod(a), (TWO_ZEROS,), single((4,))),
-    Case("max_axes_keepdims", lambda a: np.max(a, axis=(0, 2), keepdims=True), (R,),
+    Case("max_axes_keepdims", lambda a: np.max(a, axis=(0, 2), keepdims=True), (SEPARATED,),
          single((2, 3, 2)), analytic=False),
-    Case("min_negative_axis", lambda a: np.min(a, axis=-1), (R,), single((3, 4)), analytic=False),
-    Case("amax_size1", lambda a: np.amax(a, axis=0), (R,), single((1, 3)), analytic=False),
+    Case("min_negative_axis", lambda a: np.min(a, axis=-1), (SEPARATED,), single((3, 4)), analytic=False),
+    Case("amax_size1", lambda a: np.amax(a, axis=0), (SEPARATED,), single((1, 3)), analytic=False),
     Case("var", np.var, (R,), single((4,), (2, 3)), analytic=False),
     Case("var_axis_ddof", lambda a: np.var(a, axis=0, ddof=1), (R,), single((3, 2)),
          analytic=False),
@@ -220,10 +239,10 @@ REDUCTION_CASES = [
     Case("norm_axis", lambda a: np.linalg.norm(a, axis=-1, keepdims=True), (R,), single((2, 3)),
          analytic=False),
     Case("norm_ord", lambda a: np.linalg.norm(a, 1) + np.linalg.norm(a, np.inf)
-         + np.linalg.norm(a, 3) + np.linalg.norm(a, -np.inf), (NONZERO,), single((4,)),
+         + np.linalg.norm(a, 3) + np.linalg.norm(a, -np.inf), (SEPARATED,), single((4,)),
          analytic=False),
     Case("norm_matrix_ord", lambda a: np.linalg.norm(a, "fro") + np.linalg.norm(a, 1)
-         + np.linalg.norm(a, np.inf) + np.linalg.norm(a, -1), (NONZERO,), single((3, 3)),
+         + np.linalg.norm(a, np.inf) + np.linalg.norm(a, -1), (SEPARATED,), single((3, 3)),
          analytic=False),
     Case("cumsum", np.cumsum, (R,), single((), (4,), (2, 3))),
     Case("cumsum_axis", lambda a: np.cumsum(a, axis=-2), (R,), single((2, 3), (3, 1, 2))),

@@ -14,7 +14,7 @@ Everything is re-exported here: ``from jitad import primitives as P`` then
 ``P.sin_p``, ``P.mul``, ``P.PRIMITIVES``.
 
 >>> from jitad import primitives as P
->>> P.mul(2.0, 3.0), P.PRIMITIVES["sin"] is P.sin_p
+>>> float(P.mul(2.0, 3.0)), P.PRIMITIVES["sin"] is P.sin_p
 (6.0, True)
 """
 from .basic import *  # noqa: F401,F403

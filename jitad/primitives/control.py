@@ -62,6 +62,12 @@ def _custom_vjp_shape(out, *rest, **params):
 # into those ops but calls the user's bwd; forward mode differentiates them.
 def custom_vjp_call(out, residuals, inputs, *, bwd, res_treedef):
     n_res, n_args = len(residuals), len(inputs)
+    return _custom_vjp_primitive(n_res, n_args).bind(
+        out, *residuals, *inputs, bwd=bwd, n_res=n_res, res_treedef=res_treedef, n_args=n_args)
+
+
+def _custom_vjp_primitive(n_res, n_args):
+    """One primitive per arity (its rule lists have one entry per input)."""
     prim = _custom_vjp_prims.get((n_res, n_args))
     if prim is None:
         prim = _custom_vjp_prims[(n_res, n_args)] = Primitive(
@@ -69,8 +75,8 @@ def custom_vjp_call(out, residuals, inputs, *, bwd, res_treedef):
             jvps=[lambda t, y, *args, **params: t] + [None] * (n_res + n_args),
             vjps=[None] * (1 + n_res) + [_custom_vjp_rule(k) for k in range(n_args)],
             fmt=lambda out, *rest, bwd, **params: f"custom_vjp[{bwd.__name__}]({out}, ...)")
-    return prim.bind(out, *residuals, *inputs, bwd=bwd, n_res=n_res,
-                     res_treedef=res_treedef, n_args=n_args)
+    return prim
 
 
 _custom_vjp_prims: dict = {}
+_custom_vjp_primitive(0, 1)  # registers the family at import, like every primitive
