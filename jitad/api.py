@@ -474,6 +474,8 @@ def jvp(f, primals, tangents):
 
 
 def _jacobian_build(graph, layout, out_treedef, *, mode, argnums, single):
+    if mode == "auto":
+        mode = _auto_mode(graph, layout.wrt)
     make = transforms.jacfwd_graph if mode == "fwd" else transforms.jacrev_graph
     tgraph = make(graph, layout.wrt)
     index = iter(range(len(tgraph.outputs)))
@@ -483,6 +485,14 @@ def _jacobian_build(graph, layout, out_treedef, *, mode, argnums, single):
             k := next(index), tgraph.outputs[k])) for n in argnums)
         per_output.append(per_arg[0] if single else per_arg)
     return tgraph, tree.unflatten(out_treedef, per_output)
+
+
+def _auto_mode(graph, wrt) -> str:
+    """Forward when the differentiated inputs have at most as many elements as
+    the outputs: a sweep per input is then no dearer than one per output."""
+    n_in = sum(graph.inputs[k].size for k in wrt)
+    n_out = sum(out.size for out in graph.outputs)
+    return "fwd" if n_in <= n_out else "rev"
 
 
 def _jacobian_transform(f, argnums, mode):
@@ -536,22 +546,13 @@ def jacobian(f, argnums=0, mode="auto"):
         return jacrev(f, argnums)
     if mode != "auto":
         raise ValueError(f"jacobian: mode must be 'fwd', 'rev' or 'auto', not {mode!r}")
-    fwd, rev = jacfwd(f, argnums), jacrev(f, argnums)
-    nums, decisions = _argnums(argnums), {}
+    jac = _jacobian_transform(f, argnums, "auto")
+    layout_args = functools.partial(_Layout, argnums=_argnums(argnums))
 
     def choose(*args):
-        leaves, treedef = tree.flatten(args)
-        key = TreeKey(treedef, tuple(map(leaf_key, leaves)))
-        if key not in decisions:
-            n_in = sum(np.size(leaf) for n in nums for leaf in tree.flatten(args[n])[0])
-            n_out = sum(o.size for o in trace_graph(f, args)[0].outputs)
-            decisions[key] = "fwd" if n_in <= n_out else "rev"
-        return decisions[key]
-
-    def jac(*args):
-        return (fwd if choose(*args) == "fwd" else rev)(*args)
-    jac = functools.update_wrapper(jac, f)
-    jac.choose, jac.fwd, jac.rev = choose, fwd, rev
+        graph = trace_graph(f, args, _arg_names(f))[0]
+        return _auto_mode(graph, layout_args(args, tree.flatten(args)[0]).wrt)
+    jac.choose, jac.fwd, jac.rev = choose, jacfwd(f, argnums), jacrev(f, argnums)
     return jac
 
 

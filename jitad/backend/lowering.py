@@ -67,6 +67,20 @@ def _call(fn):
     return lambda *xs: f"{fn}({', '.join(xs)})"
 
 
+def _literal(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _literal_product_is_safe(a, b) -> bool:
+    """safe_mul(a, b) is the plain product when a is a literal other than 0,
+    or b a finite literal (then a * b is already 0 where a is 0)."""
+    a, b = _literal(a), _literal(b)
+    return (a is not None and a != 0) or (b is not None and math.isfinite(b))
+
+
 _UFUNCS = ("sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh exp exp2 "
            "expm1 log log2 log10 log1p sqrt cbrt sign floor ceil rint trunc arctan2 hypot "
            "logaddexp").split()
@@ -81,7 +95,8 @@ ELEMENTWISE = {
     "floor_divide": lambda a, b: f"{a} // {b}",
     "remainder": lambda a, b: f"{a} % {b}",
     # the chain-rule product: exactly 0 where the incoming (co)tangent is 0
-    "safe_mul": lambda a, b: f"{a} * {b} if {a} != 0 else 0.0 * {a}",
+    "safe_mul": lambda a, b: f"{a} * {b}" if _literal_product_is_safe(a, b)
+    else f"safe_mul({a}, {b})",
     "integer_pow": _integer_pow,
     "pow": lambda a, b: f"{a} ** {b}",
     **{name: _call(f"np.{name}") for name in _UFUNCS},

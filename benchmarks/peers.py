@@ -1,0 +1,221 @@
+"""The implementations compared: jitad, and JAX, PyTorch and HIPS autograd where installed.
+
+A peer family (``--peers`` name) has ``setup()``, which imports and configures
+it once (ImportError: skipped with a note), and ``build(case, args, plan)``,
+which returns one ``Variant`` per implementation it times for the case (the
+Jacobian cases have a forward- and a reverse-mode variant per peer). Building
+converts the inputs to the peer's array type once, outside any timing, and
+makes the first call on a fresh function, whose time is the peer's first call
+(for jitad: trace + transform + compile; for JAX: trace + XLA compile).
+
+How each peer differentiates: jitad ``grad``/``jacobian``/``hessian``; JAX
+``jax.jit(jax.grad(f))`` (and ``jacfwd``, ``jacrev``, ``hessian`` under
+``jit``) in float64 with synchronous CPU dispatch; PyTorch ``torch.func.grad``
+(``jacfwd``, ``jacrev``, ``hessian``) on float64 tensors, eager; HIPS autograd
+``autograd.grad`` (``jacobian``, ``hessian``). Finite differences are in
+``fd_peer``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy
+
+from .timing import first_call
+from .trees import to_numpy
+
+
+@dataclass
+class Variant:
+    peer: str                  # the row name: "jitad", "jax[fwd]", "fd-central"
+    family: str                # the --peers name: jitad, fd, jax, torch, autograd
+    fn: Callable               # timed as fn(*args)
+    args: tuple
+    result: object             # the first call's result, as NumPy values
+    first_call_s: float
+    scale: float = 1.0         # sampled finite differences: seconds per sample * n / k
+    coordinates: object = None  # sampled finite differences: flat indices in `result`
+    note: str = ""
+    fresh: Callable | None = None  # () -> a new transformed function (jitad's disk-cache first call)
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    f_seconds: float           # one call of the plain NumPy function
+    fd_budget: float           # seconds one finite-difference gradient may take before it is sampled
+
+
+def _seconds(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _pack(f, argnums):
+    """f(*args) as g(wrt, *others) with wrt = the tuple of differentiated args,
+    for libraries that differentiate one argument only (HIPS autograd)."""
+    def g(wrt, *others):
+        full = list(others)
+        for position, value in sorted(zip(argnums, wrt)):
+            full.insert(position, value)
+        return f(*full)
+    return g
+
+
+def _split(args, argnums):
+    return (tuple(args[i] for i in argnums),) + tuple(
+        a for i, a in enumerate(args) if i not in argnums)
+
+
+class JitadPeer:
+    family = "jitad"
+
+    def setup(self) -> dict:
+        import jitad
+        self.jitad = jitad
+        # numba's one-time start-up (LLVM, typing tables) is paid by the first
+        # compile in a process; pay it here so no case is charged for it.
+        seconds = _seconds(lambda: jitad.grad(lambda x: numpy.sum(numpy.sin(x) * x))(numpy.ones(2)))
+        return {"version": jitad.__version__, "numba_startup_s": seconds}
+
+    def _transforms(self, case):
+        jitad, argnums = self.jitad, case.argnums
+        if case.kind == "grad":
+            return [("jitad", lambda f: jitad.grad(f, argnums=argnums))]
+        if case.kind == "jacobian":
+            return [("jitad", lambda f: jitad.jacobian(f, argnums=argnums, mode="auto")),
+                    ("jitad[fwd]", lambda f: jitad.jacfwd(f, argnums=argnums)),
+                    ("jitad[rev]", lambda f: jitad.jacrev(f, argnums=argnums))]
+        return [("jitad", lambda f: jitad.hessian(f, argnums=argnums))]
+
+    def build(self, case, args, plan):
+        variants, auto_mode = [], None
+        for name, transform in self._transforms(case):
+            def fresh(transform=transform):
+                return transform(case.loss(numpy))
+            transformed = fresh()
+            result, seconds = first_call(transformed, args)
+            note = ""
+            if hasattr(transformed, "choose"):
+                auto_mode = transformed.choose(*args)
+                note = f"auto chose {auto_mode}"
+            elif name == f"jitad[{auto_mode}]":
+                note = "first call loads the kernel auto compiled (disk cache)"
+            variants.append(Variant(name, self.family, transformed, args, result, seconds,
+                                    note=note, fresh=fresh, stats=_cache_stats(transformed)))
+        return variants
+
+
+def _cache_stats(transformed) -> dict:
+    """Traces, compiles and compile seconds of the transform's own cache."""
+    cache = transformed.cache
+    return {"traces": cache.traces, "compiles": cache.compiles,
+            "compile_s": cache.compile_seconds}
+
+
+class JaxPeer:
+    family = "jax"
+
+    def setup(self) -> dict:
+        import jax
+        import jax.numpy as jnp
+        self.jax, self.jnp = jax, jnp
+        jax.config.update("jax_enable_x64", True)
+        try:
+            jax.config.update("jax_cpu_enable_async_dispatch", False)
+            self.block = False
+        except (AttributeError, KeyError, ValueError):
+            self.block = True  # older JAX: wait for every result instead
+        seconds = _seconds(lambda: jax.jit(jax.grad(lambda x: jnp.sum(x * x)))(jnp.ones(2)))
+        return {"version": jax.__version__, "x64": True, "async_dispatch": False,
+                "block_until_ready": self.block, "startup_s": seconds}
+
+    def build(self, case, args, plan):
+        jax, jnp = self.jax, self.jnp
+        jax_args = to_numpy(args, jnp.asarray)
+        if case.kind == "grad":
+            transforms = [("jax", jax.grad)]
+        elif case.kind == "jacobian":
+            transforms = [("jax[fwd]", jax.jacfwd), ("jax[rev]", jax.jacrev)]
+        else:
+            transforms = [("jax", jax.hessian)]
+        variants = []
+        for name, transform in transforms:
+            compiled = jax.jit(transform(case.loss(jnp), argnums=case.argnums))
+            fn = (lambda *a, compiled=compiled: jax.block_until_ready(compiled(*a))) \
+                if self.block else compiled
+            result, seconds = first_call(fn, jax_args)
+            variants.append(Variant(name, self.family, fn, jax_args,
+                                    to_numpy(result, numpy.asarray), seconds))
+        return variants
+
+
+class TorchPeer:
+    family = "torch"
+
+    def setup(self) -> dict:
+        import torch
+        import torch.func
+        self.torch = torch
+        torch.set_num_threads(1)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass  # already fixed by earlier parallel work; intra-op threads are what matter
+        seconds = _seconds(lambda: torch.func.grad(lambda x: torch.sum(x * x))(
+            torch.ones(2, dtype=torch.float64)))
+        return {"version": torch.__version__, "threads": torch.get_num_threads(),
+                "startup_s": seconds}
+
+    def _tensor(self, value):
+        if isinstance(value, numpy.ndarray):
+            return self.torch.from_numpy(value)
+        return self.torch.tensor(value, dtype=self.torch.float64)
+
+    def build(self, case, args, plan):
+        func = self.torch.func
+        torch_args = to_numpy(args, self._tensor)
+        if case.kind == "grad":
+            transforms = [("torch", func.grad)]
+        elif case.kind == "jacobian":
+            transforms = [("torch[fwd]", func.jacfwd), ("torch[rev]", func.jacrev)]
+        else:
+            transforms = [("torch", func.hessian)]
+        variants = []
+        for name, transform in transforms:
+            fn = transform(case.loss_torch(self.torch), argnums=case.argnums)
+            result, seconds = first_call(fn, torch_args)
+            variants.append(Variant(name, self.family, fn, torch_args,
+                                    to_numpy(result, lambda t: t.detach().numpy()), seconds))
+        return variants
+
+
+class AutogradPeer:
+    family = "autograd"
+
+    def setup(self) -> dict:
+        import autograd
+        import autograd.numpy
+        self.autograd = autograd
+        try:
+            from importlib.metadata import version
+            return {"version": version("autograd")}
+        except Exception:  # noqa: BLE001 - the version is only reported
+            return {"version": "unknown"}
+
+    def build(self, case, args, plan):
+        autograd = self.autograd
+        f = case.loss(autograd.numpy)
+        if isinstance(case.argnums, tuple):
+            f, args, argnum = _pack(f, case.argnums), _split(args, case.argnums), 0
+        else:
+            argnum = case.argnums
+        transform = {"grad": autograd.grad, "jacobian": autograd.jacobian,
+                     "hessian": autograd.hessian}[case.kind]
+        fn = transform(f, argnum)
+        result, seconds = first_call(fn, args)
+        note = "reverse mode, one sweep per output" if case.kind == "jacobian" else ""
+        return [Variant("autograd", self.family, fn, args, result, seconds, note=note)]

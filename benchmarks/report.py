@@ -1,0 +1,153 @@
+"""Tables for the terminal and results.md, and results.json.
+
+Columns: ``warm call`` is the median time of one call after the first
+(interleaved rounds); ``x jitad`` that time over jitad's (above 1: jitad is
+faster); ``first call`` the first call on a fresh function (jitad: trace,
+transform and compile with an empty kernel cache); ``max rel. error``
+max |derivative - exact| / max |exact| over all entries; ``~`` marks sampled
+finite-difference estimates (see fd_peer).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+
+
+def seconds(value, estimated=False) -> str:
+    if value is None:
+        return "–"
+    prefix = "~" if estimated else ""
+    for scale, unit in UNITS:
+        if abs(value) >= scale or unit == "ns":
+            return f"{prefix}{value / scale:.3g} {unit}"
+
+
+def error(value) -> str:
+    if value is None:
+        return "–"
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def ratio(value) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+def _table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+PEER_HEADER = ("case", "peer", "warm call", "x jitad", "first call", "max rel. error", "note")
+
+
+def _peer_rows(result):
+    for row in result["rows"]:
+        yield (result["name"], row["peer"], seconds(row["warm_s"], row["estimated"]),
+               ratio(row["ratio_to_jitad"]), seconds(row["first_call_s"], row["estimated"]),
+               error(row["max_rel_error"]), row["note"])
+
+
+SUMMARY_HEADER = ("case", "n", "f alone", "jitad warm", "jitad first call (cold)",
+                  "of which compile", "first call (disk cache)", "central differences",
+                  "break-even calls", "exact derivative")
+
+
+def _summary_row(result):
+    rows = {row["peer"]: row for row in result["rows"]}
+    jitad, central = rows.get("jitad"), rows.get("fd-central")
+    summary = result.get("jitad", {})
+    return (result["name"], f"{result['size']:,}", seconds(rows["numpy f"]["warm_s"]),
+            seconds(jitad["warm_s"]) if jitad else "–",
+            seconds(summary.get("first_call_cold_s")), seconds(summary.get("compile_s")),
+            seconds(summary.get("first_call_disk_s")),
+            seconds(central["warm_s"], central["estimated"]) if central else "–",
+            result["break_even_calls"] if result["break_even_calls"] is not None else "–",
+            result["exact"])
+
+
+def case_table(result) -> str:
+    """The per-peer table of one case, printed as soon as it has run."""
+    text = _table(PEER_HEADER, _peer_rows(result))
+    summary = result.get("jitad")
+    if summary:
+        text += (f"\njitad first call {seconds(summary['first_call_cold_s'])} (compile "
+                 f"{seconds(summary['compile_s'])}), from the disk cache "
+                 f"{seconds(summary['first_call_disk_s'])}; break-even against central "
+                 f"differences after {result['break_even_calls']} calls")
+    return text + "".join(f"\nnote: {note}" for note in result["notes"])
+
+
+LENGTH_HEADER = ("loop steps", "gradient ops", "backend", "first call", "of which compile",
+                 "warm call", "warm per op")
+
+
+def _length_rows(rows):
+    for row in rows:
+        yield (f"{row['steps']:,}", f"{row['gradient_ops']:,}", row["backend"],
+               seconds(row["first_call_s"]), seconds(row["compile_s"]), seconds(row["warm_s"]),
+               seconds(row["warm_s"] / row["gradient_ops"]))
+
+
+def trace_length_section(study) -> list:
+    guards = study["guards"]
+    return [
+        "## Trace length and guards", "",
+        "The gradient of `x = sin(x)*1.01 + 0.1*x` unrolled by the tracer. Gradient graphs of "
+        f"more than {study['interpret_above']:,} scalar ops run on the op-table interpreter; the last rows force the same "
+        "gradient through straight-line compiled code.", "",
+        _table(LENGTH_HEADER, _length_rows(study["loop"])), "",
+        f"Guards: a loop of {guards['guards']} steps that each branch on a value "
+        f"({guards['guard_ops_in_kernel']} guards in the kernel) takes "
+        f"{seconds(guards['guarded_warm_s'])} warm, the same loop without the branch "
+        f"{seconds(guards['plain_warm_s'])}: {seconds(guards['per_guard_s'])} per guard check. "
+        f"A function whose inputs alternate between two compiled paths takes "
+        f"{seconds(guards['alternating_warm_s'])} a call, against "
+        f"{seconds(guards['one_path_warm_s'])} on one path (a failed guard, then the other "
+        "variant).",
+    ]
+
+
+def _versions(meta) -> str:
+    parts = [f"Python {meta['python']}", f"NumPy {meta['numpy']}", f"numba {meta['numba']}"]
+    parts += [f"{name} {info['version']}" for name, info in meta["peers"].items()
+              if "version" in info]
+    return ", ".join(parts)
+
+
+def markdown(document) -> str:
+    meta, results = document["meta"], document["cases"]
+    fairness = meta["fairness"]
+    lines = [
+        "# jitad benchmark results", "",
+        f"`{meta['command'].strip()}` on {meta['date']}: {meta['processor']} "
+        f"({meta['cpus']} CPUs), {_versions(meta)}.", "",
+        f"One thread per runtime ({', '.join(f'{k}={v}' for k, v in fairness.items() if k != 'pinned_cpu')}),"
+        f" process pinned to CPU {fairness.get('pinned_cpu')}; JAX in float64 with synchronous "
+        f"dispatch; PyTorch float64 with 1 thread. Warm times are medians of "
+        f"{meta['settings']['repeats']} interleaved rounds.", "",
+        "## Summary", "", _table(SUMMARY_HEADER, map(_summary_row, results)), "",
+        "## Every peer", "", _table(PEER_HEADER, (r for result in results for r in _peer_rows(result))),
+    ]
+    if document.get("trace_length"):
+        lines += [""] + trace_length_section(document["trace_length"])
+    notes = [f"- {p['peer']}: skipped, {p['reason']}" for p in document["skipped_peers"]]
+    notes += [f"- {result['name']}: {note}" for result in results for note in result["notes"]]
+    notes += [f"- {note}" for note in document["plot_notes"]]
+    if fairness.get("warning"):
+        notes.append(f"- {fairness['warning']}")
+    if notes:
+        lines += ["", "## Notes", ""] + notes
+    if document["plots"]:
+        lines += ["", "## Plots", ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})"
+                                         for p in document["plots"]]
+    return "\n".join(lines) + "\n"
+
+
+def write(document, out_dir):
+    with open(os.path.join(out_dir, "results.json"), "w") as handle:
+        json.dump(document, handle, indent=1)
+    with open(os.path.join(out_dir, "results.md"), "w") as handle:
+        handle.write(markdown(document))

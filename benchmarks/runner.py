@@ -1,0 +1,216 @@
+"""Run the suite: per case, build every peer, check its derivative, time it.
+
+For each case: the plain NumPy function is timed first (the baseline, and the
+cost model that decides whether finite differences are sampled); each peer
+makes its first call on a fresh function; every derivative is compared with
+the exact one; then all implementations are timed in interleaved rounds; then
+jitad's first call is repeated on fresh function objects, which now find the
+compiled kernel in the on-disk cache.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import traceback
+
+import numpy
+
+from . import cases as suite
+from . import plots, report, timing, trace_length
+from .fd_peer import FiniteDifferencePeer
+from .peers import AutogradPeer, JaxPeer, JitadPeer, Plan, TorchPeer
+from .trees import flat, relative_error
+
+FAMILIES = {"jitad": JitadPeer, "fd": FiniteDifferencePeer, "jax": JaxPeer, "torch": TorchPeer,
+            "autograd": AutogradPeer}
+SETTINGS = {  # seconds per timed sample, rounds, budget of one finite-difference gradient
+    "full": {"target": 0.05, "repeats": 7, "fd_budget": 0.25, "disk_first_calls": 3},
+    "quick": {"target": 0.005, "repeats": 3, "fd_budget": 0.02, "disk_first_calls": 1},
+}
+TRACE_LENGTH = "trace-length"  # the study of benchmarks/trace_length.py, selected like a case
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", default="", help="comma-separated case names (a prefix such "
+                        "as 'rosenbrock' selects all its sizes), and 'trace-length' for the "
+                        "trace-length and guard study; default: all")
+    parser.add_argument("--peers", default=",".join(FAMILIES),
+                        help=f"comma-separated, from {','.join(FAMILIES)}; default: all")
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke test)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="directory for results.json, "
+                        "results.md and the plots")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved timing rounds")
+    args = parser.parse_args(argv)
+    args.cases = [c for c in args.cases.split(",") if c]
+    args.peers = [p for p in args.peers.split(",") if p]
+    unknown = sorted(set(args.peers) - set(FAMILIES))
+    if unknown:
+        parser.error(f"unknown peer(s) {', '.join(unknown)}; choose from {', '.join(FAMILIES)}")
+    return args
+
+
+def progress(message):
+    print(message, flush=True)
+
+
+@contextlib.contextmanager
+def cold_kernel_cache():
+    """A fresh, empty JITAD_CACHE_DIR for this run, so jitad's first calls compile."""
+    previous = os.environ.get("JITAD_CACHE_DIR")
+    directory = tempfile.mkdtemp(prefix="jitad-bench-cache-")
+    os.environ["JITAD_CACHE_DIR"] = directory
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        if previous is None:
+            del os.environ["JITAD_CACHE_DIR"]
+        else:
+            os.environ["JITAD_CACHE_DIR"] = previous
+
+
+def set_up_peers(names):
+    """{family: peer} for the peers that import, and the notes on those that do not."""
+    ready, meta, skipped = {}, {}, []
+    for name in names:
+        peer = FAMILIES[name]()
+        try:
+            meta[name] = peer.setup()
+        except ImportError as error:
+            skipped.append({"peer": name, "reason": f"not installed ({error.name or error})"})
+            progress(f"  {name}: skipped, not installed")
+            continue
+        ready[name] = peer
+        progress(f"  {name}: ready {meta[name]}")
+    return ready, meta, skipped
+
+
+def run_case(case, peers, settings):
+    args = case.make_args()
+    exact = flat(case.exact(*args))
+    f = case.loss(numpy)
+    baseline_loops = timing.loops_for(f, args, settings["target"])
+    plan = Plan(f_seconds=timing.time_calls(f, args, baseline_loops),
+                fd_budget=settings["fd_budget"])
+    variants, notes = [], []
+    for family, peer in peers.items():
+        try:
+            built = peer.build(case, args, plan)
+        except Exception as error:  # noqa: BLE001 - a failing peer is a result, reported
+            notes.append(f"{family}: failed, {type(error).__name__}: {str(error).splitlines()[0]}")
+            progress("".join(traceback.format_exception_only(error)).rstrip())
+            continue
+        for variant in built:
+            progress(f"    {variant.peer:<12} first call {report.seconds(variant.first_call_s)}")
+        variants += built
+    for note in notes:
+        progress(f"    {note}")
+
+    timed = {"numpy f": (f, args, 1.0)}
+    timed.update((v.peer, (v.fn, v.args, v.scale)) for v in variants)
+    samples = timing.interleaved_medians(timed, settings["repeats"], settings["target"])
+    rows = [{"peer": "numpy f", "family": "baseline", "warm_s": timing.median(samples["numpy f"]),
+             "samples_s": samples["numpy f"], "first_call_s": None, "max_rel_error": None,
+             "estimated": False, "note": "the function alone, no derivative"}]
+    for v in variants:
+        rows.append({"peer": v.peer, "family": v.family, "warm_s": timing.median(samples[v.peer]),
+                     "samples_s": samples[v.peer], "first_call_s": v.first_call_s,
+                     "max_rel_error": relative_error(flat(v.result), exact, v.coordinates),
+                     "estimated": v.coordinates is not None, "note": v.note, **v.stats})
+    result = {"name": case.name, "title": case.title, "kind": case.kind, "size": case.size,
+              "group": case.group, "exact": case.exact_how, "notes": notes, "rows": rows}
+    jitad_variant = next((v for v in variants if v.peer == "jitad"), None)
+    if jitad_variant is not None:
+        result["jitad"] = jitad_summary(jitad_variant, args, settings)
+    add_comparisons(result)
+    return result
+
+
+def jitad_summary(variant, args, settings):
+    """Cold first call (compile) and first calls that find the kernel on disk."""
+    disk = [timing.first_call(variant.fresh(), args)[1]
+            for _ in range(settings["disk_first_calls"])]
+    return {"first_call_cold_s": variant.first_call_s, "first_call_disk_s": timing.median(disk),
+            "first_call_disk_samples_s": disk, **variant.stats}
+
+
+def add_comparisons(result):
+    """Ratio of every warm time to jitad's, and jitad's break-even against
+    central differences: the number of calls N from which
+    first_call + (N - 1) * warm <= N * central, that is N >= (first - warm) / (central - warm)."""
+    by_peer = {row["peer"]: row for row in result["rows"]}
+    jitad_row, central = by_peer.get("jitad"), by_peer.get("fd-central")
+    for row in result["rows"]:
+        row["ratio_to_jitad"] = row["warm_s"] / jitad_row["warm_s"] if jitad_row else None
+    if jitad_row is None or central is None:
+        result["break_even_calls"] = None
+        return
+    first, warm, fd = jitad_row["first_call_s"], jitad_row["warm_s"], central["warm_s"]
+    if fd <= warm:
+        result["break_even_calls"] = "never"
+    else:
+        result["break_even_calls"] = max(1, math.ceil((first - warm) / (fd - warm)))
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description(fairness, peer_meta, settings, options):
+    return {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "machine": platform.machine(), "processor": cpu_model(),
+            "cpus": os.cpu_count(), "python": sys.version.split()[0], "numpy": numpy.__version__,
+            "numba": sys.modules["numba"].__version__ if "numba" in sys.modules else None,
+            "fairness": fairness, "peers": peer_meta, "settings": settings,
+            "command": "python -m benchmarks " + " ".join(options)}
+
+
+def main(argv=None, fairness=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    options = parse_args(argv)
+    settings = dict(SETTINGS["quick" if options.quick else "full"])
+    if options.repeats:
+        settings["repeats"] = options.repeats
+    case_names = [name for name in options.cases if name != TRACE_LENGTH]
+    selected = suite.select(suite.all_cases(options.quick), case_names) \
+        if case_names or not options.cases else []
+    study_trace_length = (not options.cases or TRACE_LENGTH in options.cases) \
+        and "jitad" in options.peers
+    os.makedirs(options.out, exist_ok=True)
+    with cold_kernel_cache():
+        progress(f"jitad benchmarks: {len(selected)} cases, peers {','.join(options.peers)}, "
+                 f"{settings['repeats']} interleaved rounds")
+        peers, peer_meta, skipped = set_up_peers(options.peers)
+        results = []
+        for index, case in enumerate(selected, 1):
+            progress(f"[{index}/{len(selected)}] {case.name}: {case.title}")
+            results.append(run_case(case, peers, settings))
+            progress(report.case_table(results[-1]))
+        lengths = trace_length.study("quick" if options.quick else "full", settings, progress) \
+            if study_trace_length else None
+        meta = machine_description(fairness or {}, peer_meta, settings, argv)
+        progress("step-size study and plots")
+        study = plots.step_size_study(with_jitad="jitad" in peers)
+        figures, plot_notes = plots.draw_all(results, study, options.out)
+    document = {"meta": meta, "skipped_peers": skipped, "cases": results, "trace_length": lengths,
+                "step_size_study": study, "plots": figures, "plot_notes": plot_notes}
+    report.write(document, options.out)
+    progress(report.markdown(document))
+    progress(f"wrote {os.path.join(options.out, 'results.json')}, results.md and the plots")
+    return document

@@ -1,0 +1,115 @@
+"""Cost against trace length, and the cost of a guard (issue 5).
+
+1. A scalar loop, ``x = sin(x)*1.01 + 0.1*x`` unrolled 100 .. 100,000 times
+   by the tracer: jitad's first call (trace, adjoint transform, then compile
+   or encode), the part of it spent compiling, the warm call, and the warm
+   cost per op of the gradient graph. Graphs above
+   ``jitad.backend.interpreter.INTERPRET_ABOVE`` scalar ops run on the op-table
+   interpreter; for the shorter lengths the same gradient is also forced
+   through straight-line compiled code, which shows why the threshold exists.
+2. Guards: a warm gradient of a loop whose every step branches on a value
+   (``if y > -1``, so a guard each step) against the same loop without the
+   branch; the difference per guard is what checking a guard costs. And the
+   warm call when inputs alternate between two paths, both already compiled.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from . import timing
+
+STEPS = {"full": (10, 100, 1_000, 10_000, 100_000), "quick": (10, 100)}
+STRAIGHT_LINE_STEPS = {"full": (40, 100, 300), "quick": (40,)}  # above the threshold
+GUARDS = 100
+
+
+def scalar_loop(steps):
+    def f(x):
+        for _ in range(steps):
+            x = np.sin(x) * 1.01 + 0.1 * x
+        return x
+    return f
+
+
+def guarded_loop(x):
+    y = x
+    for _ in range(GUARDS):
+        y = np.sin(y) * 0.5 if y > -1.0 else np.cos(y)  # the comparison records a guard
+    return y
+
+
+def unguarded_loop(x):
+    y = x
+    for _ in range(GUARDS):
+        y = np.sin(y) * 0.5
+    return y
+
+
+def two_paths(x):
+    return np.sin(x) * 2.0 if x > 0.0 else np.cos(x) * 3.0
+
+
+@contextlib.contextmanager
+def straight_line_only():
+    """Every graph compiled as straight-line source, however long."""
+    from jitad.backend import interpreter
+    saved = interpreter.INTERPRET_ABOVE
+    interpreter.INTERPRET_ABOVE = float("inf")
+    try:
+        yield
+    finally:
+        interpreter.INTERPRET_ABOVE = saved
+
+
+def _loop_row(steps, settings, progress):
+    import jitad
+    from jitad.backend.interpreter import InterpretedKernel
+    g = jitad.grad(scalar_loop(steps))
+    _, first = timing.first_call(g, (0.3,))
+    (entry,) = (variants[0] for variants in g.cache.entries.values())
+    backend = "interpreter" if isinstance(entry.kernel, InterpretedKernel) else "compiled"
+    warm = timing.median(timing.interleaved_medians({"g": (g, (0.3,), 1.0)}, settings["repeats"],
+                                                    settings["target"])["g"])
+    ops = len(entry.graph.ops)
+    row = {"steps": steps, "gradient_ops": ops, "backend": backend, "first_call_s": first,
+           "compile_s": g.cache.compile_seconds, "warm_s": warm, "warm_ns_per_op": warm / ops * 1e9}
+    progress(f"    {steps:>7,} steps, {ops:>7,} ops, {backend:<11} first call {first:.3g} s, "
+             f"warm {row['warm_ns_per_op']:.3g} ns/op")
+    return row
+
+
+def trace_length_rows(mode, settings, progress):
+    rows = [_loop_row(steps, settings, progress) for steps in STEPS[mode]]
+    with straight_line_only():
+        rows += [_loop_row(steps, settings, progress) for steps in STRAIGHT_LINE_STEPS[mode]]
+    return rows
+
+
+def guard_costs(settings):
+    import jitad
+    guarded, plain, switching = (jitad.grad(f) for f in (guarded_loop, unguarded_loop, two_paths))
+    for g in (guarded, plain):
+        g(0.3)
+    switching(0.5), switching(-0.5)  # both paths compiled
+    alternate = (lambda: (switching(0.5), switching(-0.5)))
+    samples = timing.interleaved_medians(
+        {"guarded": (guarded, (0.3,), 1.0), "plain": (plain, (0.3,), 1.0),
+         "alternating": (alternate, (), 0.5), "one path": (switching, (0.5,), 1.0)},
+        settings["repeats"], settings["target"])
+    warm = {name: timing.median(s) for name, s in samples.items()}
+    (entry,) = (variants[0] for variants in guarded.cache.entries.values())
+    guard_ops = sum(op.primitive.name == "guard" for op in entry.graph.ops)
+    return {"guards": GUARDS, "guard_ops_in_kernel": guard_ops, "guarded_warm_s": warm["guarded"], "plain_warm_s": warm["plain"],
+            "per_guard_s": (warm["guarded"] - warm["plain"]) / GUARDS,
+            "one_path_warm_s": warm["one path"], "alternating_warm_s": warm["alternating"],
+            "retraces": switching.cache.retraces}
+
+
+def study(mode, settings, progress):
+    from jitad.backend.interpreter import INTERPRET_ABOVE
+    progress("trace-length study")
+    result = {"interpret_above": INTERPRET_ABOVE, "loop": trace_length_rows(mode, settings, progress)}
+    result["guards"] = guard_costs(settings)
+    return result
