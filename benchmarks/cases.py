@@ -225,9 +225,9 @@ def elementwise_chain_exact(x):
 LOOP_STEPS = 1000
 
 
-def scalar_loop(np):
+def scalar_loop(np, steps=LOOP_STEPS):
     def f(x):
-        for _ in range(LOOP_STEPS):
+        for _ in range(steps):
             x = np.sin(x) * 1.01 + 0.1 * x
         return x
     return f

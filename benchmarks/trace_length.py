@@ -19,18 +19,11 @@ import contextlib
 import numpy as np
 
 from . import timing
+from .cases import scalar_loop
 
 STEPS = {"full": (10, 100, 1_000, 10_000, 100_000), "quick": (10, 100)}
 STRAIGHT_LINE_STEPS = {"full": (40, 100, 300), "quick": (40,)}  # above the threshold
 GUARDS = 100
-
-
-def scalar_loop(steps):
-    def f(x):
-        for _ in range(steps):
-            x = np.sin(x) * 1.01 + 0.1 * x
-        return x
-    return f
 
 
 def guarded_loop(x):
@@ -66,7 +59,7 @@ def straight_line_only():
 def _loop_row(steps, settings, progress):
     import jitad
     from jitad.backend.interpreter import InterpretedKernel
-    g = jitad.grad(scalar_loop(steps))
+    g = jitad.grad(scalar_loop(np, steps))
     _, first = timing.first_call(g, (0.3,))
     (entry,) = (variants[0] for variants in g.cache.entries.values())
     backend = "interpreter" if isinstance(entry.kernel, InterpretedKernel) else "compiled"
