@@ -6,7 +6,7 @@ installed, JAX, PyTorch and HIPS autograd (a missing peer is skipped with a
 note), checks every derivative against the exact one, and writes results.json,
 results.md, step_size.png and scaling.png to --out (default benchmarks/results/).
 
-    python -m benchmarks                       # everything (about 10 minutes)
+    python -m benchmarks                       # everything (about 10 minutes with all peers)
     python -m benchmarks --quick               # small sizes, few rounds: the smoke test
     python -m benchmarks --cases classic,rosenbrock --peers jitad,fd,jax --repeats 11
 

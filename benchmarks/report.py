@@ -19,6 +19,10 @@ def seconds(value, estimated=False) -> str:
     if value is None:
         return "–"
     prefix = "~" if estimated else ""
+    if value >= 3600:
+        return f"{prefix}{value / 3600:.3g} h"
+    if value >= 60:
+        return f"{prefix}{value / 60:.3g} min"
     for scale, unit in UNITS:
         if abs(value) >= scale or unit == "ns":
             return f"{prefix}{value / scale:.3g} {unit}"
