@@ -66,6 +66,7 @@ def test_a_second_process_loads_the_kernel_instead_of_compiling(tmp_path):
     assert (warm["misses"], warm["hits"]) == (0, 1)
     assert warm["path"] == cold["path"] and warm["grad"] == cold["grad"]
     assert warm["first_call"] < cold["first_call"] / 2
+    assert os.stat(cold["path"]).st_mode & 0o777 == 0o644  # readable by a shared cache's users
 
 
 def test_two_processes_writing_the_same_kernel_at_once(tmp_path):

@@ -109,6 +109,7 @@ def compile_kernel(kernel_source: str, consts=()) -> Kernel:
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the kernel from a shared cache
         os.replace(tmp, path)
     name = f"jitad_kernel_{digest}"
     module = sys.modules.get(name)
