@@ -100,8 +100,8 @@ def trace_length_section(study) -> list:
     return [
         "## Trace length and guards", "",
         "The gradient of `x = sin(x)*1.01 + 0.1*x` unrolled by the tracer. Gradient graphs of "
-        f"more than {study['interpret_above']:,} scalar ops run on the op-table interpreter; the last rows force the same "
-        "gradient through straight-line compiled code.", "",
+        f"more than {study['interpret_above']:,} scalar ops run on the op-table interpreter; "
+        "the last rows force the same gradient through straight-line compiled code.", "",
         _table(LENGTH_HEADER, _length_rows(study["loop"])), "",
         f"Guards: a loop of {guards['guards']} steps that each branch on a value "
         f"({guards['guard_ops_in_kernel']} guards in the kernel) takes "
@@ -124,16 +124,18 @@ def _versions(meta) -> str:
 def markdown(document) -> str:
     meta, results = document["meta"], document["cases"]
     fairness = meta["fairness"]
+    threads = ", ".join(f"{k}={v}" for k, v in fairness.items() if k != "pinned_cpu")
     lines = [
         "# jitad benchmark results", "",
         f"`{meta['command'].strip()}` on {meta['date']}: {meta['processor']} "
         f"({meta['cpus']} CPUs), {_versions(meta)}.", "",
-        f"One thread per runtime ({', '.join(f'{k}={v}' for k, v in fairness.items() if k != 'pinned_cpu')}),"
+        f"One thread per runtime ({threads}),"
         f" process pinned to CPU {fairness.get('pinned_cpu')}; JAX in float64 with synchronous "
         f"dispatch; PyTorch float64 with 1 thread. Warm times are medians of "
         f"{meta['settings']['repeats']} interleaved rounds.", "",
         "## Summary", "", _table(SUMMARY_HEADER, map(_summary_row, results)), "",
-        "## Every peer", "", _table(PEER_HEADER, (r for result in results for r in _peer_rows(result))),
+        "## Every peer", "",
+        _table(PEER_HEADER, (row for result in results for row in _peer_rows(result))),
     ]
     if document.get("trace_length"):
         lines += [""] + trace_length_section(document["trace_length"])

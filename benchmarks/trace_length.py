@@ -1,6 +1,6 @@
 """Cost against trace length, and the cost of a guard (issue 5).
 
-1. A scalar loop, ``x = sin(x)*1.01 + 0.1*x`` unrolled 100 .. 100,000 times
+1. A scalar loop, ``x = sin(x)*1.01 + 0.1*x`` unrolled 10 .. 100,000 times
    by the tracer: jitad's first call (trace, adjoint transform, then compile
    or encode), the part of it spent compiling, the warm call, and the warm
    cost per op of the gradient graph. Graphs above
@@ -86,7 +86,8 @@ def guard_costs(settings):
     for g in (guarded, plain):
         g(0.3)
     switching(0.5), switching(-0.5)  # both paths compiled
-    alternate = (lambda: (switching(0.5), switching(-0.5)))
+    def alternate():
+        return switching(0.5), switching(-0.5)
     samples = timing.interleaved_medians(
         {"guarded": (guarded, (0.3,), 1.0), "plain": (plain, (0.3,), 1.0),
          "alternating": (alternate, (), 0.5), "one path": (switching, (0.5,), 1.0)},
@@ -94,7 +95,8 @@ def guard_costs(settings):
     warm = {name: timing.median(s) for name, s in samples.items()}
     (entry,) = (variants[0] for variants in guarded.cache.entries.values())
     guard_ops = sum(op.primitive.name == "guard" for op in entry.graph.ops)
-    return {"guards": GUARDS, "guard_ops_in_kernel": guard_ops, "guarded_warm_s": warm["guarded"], "plain_warm_s": warm["plain"],
+    return {"guards": GUARDS, "guard_ops_in_kernel": guard_ops,
+            "guarded_warm_s": warm["guarded"], "plain_warm_s": warm["plain"],
             "per_guard_s": (warm["guarded"] - warm["plain"]) / GUARDS,
             "one_path_warm_s": warm["one path"], "alternating_warm_s": warm["alternating"],
             "retraces": switching.cache.retraces}
@@ -103,6 +105,5 @@ def guard_costs(settings):
 def study(mode, settings, progress):
     from jitad.backend.interpreter import INTERPRET_ABOVE
     progress("trace-length study")
-    result = {"interpret_above": INTERPRET_ABOVE, "loop": trace_length_rows(mode, settings, progress)}
-    result["guards"] = guard_costs(settings)
-    return result
+    return {"interpret_above": INTERPRET_ABOVE,
+            "loop": trace_length_rows(mode, settings, progress), "guards": guard_costs(settings)}

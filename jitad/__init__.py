@@ -14,4 +14,5 @@ from .display import show_source
 from .fd import check_grad
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
-           "jit", "trace", "stop_gradient", "custom_vjp", "fd", "check_grad", "display", "show_source"]
+           "jit", "trace", "stop_gradient", "custom_vjp", "fd", "check_grad", "display",
+           "show_source"]
