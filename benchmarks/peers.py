@@ -116,6 +116,16 @@ def _cache_stats(transformed) -> dict:
             "compile_s": cache.compile_seconds}
 
 
+def _library_transforms(family, library, kind) -> list:
+    """(variant name, transform) for a case kind; jax and torch.func spell
+    grad, jacfwd, jacrev and hessian alike."""
+    if kind == "grad":
+        return [(family, library.grad)]
+    if kind == "jacobian":
+        return [(f"{family}[fwd]", library.jacfwd), (f"{family}[rev]", library.jacrev)]
+    return [(family, library.hessian)]
+
+
 class JaxPeer:
     family = "jax"
 
@@ -136,14 +146,8 @@ class JaxPeer:
     def build(self, case, args, plan):
         jax, jnp = self.jax, self.jnp
         jax_args = to_numpy(args, jnp.asarray)
-        if case.kind == "grad":
-            transforms = [("jax", jax.grad)]
-        elif case.kind == "jacobian":
-            transforms = [("jax[fwd]", jax.jacfwd), ("jax[rev]", jax.jacrev)]
-        else:
-            transforms = [("jax", jax.hessian)]
         variants = []
-        for name, transform in transforms:
+        for name, transform in _library_transforms(self.family, jax, case.kind):
             compiled = jax.jit(transform(case.loss(jnp), argnums=case.argnums))
             fn = (lambda *a, compiled=compiled: jax.block_until_ready(compiled(*a))) \
                 if self.block else compiled
@@ -178,14 +182,8 @@ class TorchPeer:
     def build(self, case, args, plan):
         func = self.torch.func
         torch_args = to_numpy(args, self._tensor)
-        if case.kind == "grad":
-            transforms = [("torch", func.grad)]
-        elif case.kind == "jacobian":
-            transforms = [("torch[fwd]", func.jacfwd), ("torch[rev]", func.jacrev)]
-        else:
-            transforms = [("torch", func.hessian)]
         variants = []
-        for name, transform in transforms:
+        for name, transform in _library_transforms(self.family, func, case.kind):
             fn = transform(case.loss_torch(self.torch), argnums=case.argnums)
             result, seconds = first_call(fn, torch_args)
             variants.append(Variant(name, self.family, fn, torch_args,

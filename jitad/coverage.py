@@ -104,10 +104,7 @@ def _modes(graph) -> str:
     """'fwd, rev' when the output depends differentiably on a float input and
     both sweeps build; '-' for integer, boolean or piecewise-constant output."""
     wrt = [i for i, v in enumerate(graph.inputs) if np.issubdtype(v.dtype, np.inexact)]
-    active = {graph.inputs[i] for i in wrt}
-    for op in graph.ops:
-        if any(x in active and rule is not None for x, rule in zip(op.inputs, op.primitive.vjps)):
-            active.update(v for v in op.outputs if np.issubdtype(v.dtype, np.inexact))
+    active = transforms.active_vars(graph, wrt)
     if not any(o in active for o in graph.outputs):
         return "-"
     transforms.jvp_graph(graph, wrt)

@@ -41,7 +41,7 @@ def is_float(a) -> bool:
     return np.issubdtype(a.dtype, np.inexact)
 
 
-def _active(graph: Graph, wrt) -> set:
+def active_vars(graph: Graph, wrt) -> set:
     """Vars that depend on an input in ``wrt`` through differentiable ops.
 
     A value guard (float(), int(), .item(), or a math function calling them)
@@ -95,7 +95,7 @@ def vjp_sweep(graph: Graph, primals, cotangents, wrt, env=None) -> tuple[list, l
     cotangents of the inputs in ``wrt``; None where the output does not depend
     on that input). ``env``: primal values already emitted (``_adopt``).
     """
-    active = _active(graph, wrt)
+    active = active_vars(graph, wrt)
     if env is None:
         env = dict(zip(graph.inputs, primals))
         for op in graph.ops:
@@ -138,7 +138,7 @@ def jvp_sweep(graph: Graph, primals, tangents, wrt, env=None) -> tuple[list, lis
     adopted = env is not None
     env = env if adopted else dict(zip(graph.inputs, primals))
     read = _reader(env)
-    _active(graph, wrt)  # refuses value guards on differentiated paths
+    active_vars(graph, wrt)  # refuses value guards on differentiated paths
     dots = {graph.inputs[i]: _fit(t, graph.inputs[i]) for i, t in zip(wrt, tangents)}
     for op in graph.ops:
         args = list(map(read, op.inputs))
