@@ -4,15 +4,14 @@
 >>> jitad.grad(lambda x: np.sum(x ** 2))(np.array([1.0, 2.0]))
 array([2., 4.])
 """
-__version__ = "0.1.0"
-
 from . import display, fd
 from .api import (grad, hessian, jacfwd, jacobian, jacrev, jit, jvp, stop_gradient, trace,
                   value_and_grad, vjp)
 from .custom import custom_vjp
 from .display import show_source
 from .fd import check_grad
+from .version import __version__
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
            "jit", "trace", "stop_gradient", "custom_vjp", "fd", "check_grad", "display",
-           "show_source"]
+           "show_source", "__version__"]

@@ -1,20 +1,31 @@
 """Compiled kernels by cache key, and the statistics that make recompiles visible.
 
-A key is a frozen, hashable value: (argument tree structure, and per leaf its
-shape and dtype, or its value for static leaves). The function, transform and
-argnums select the ``FunctionCache`` itself, so two keys of one function never
-mix transforms. A mismatch makes a new entry; an entry is never reused for
-other shapes.
+A key is a frozen, hashable value: per argument leaf its shape and dtype, or
+its value for static leaves (``leaf_key``), with the tree structure when the
+arguments have containers (``TreeKey``). The function, transform and argnums
+select the ``FunctionCache`` itself, so two keys of one function never mix
+transforms. A mismatch makes a new entry; an entry is never reused for other
+shapes.
 
-``jitad.grad(f).cache`` (every transformed function has ``.cache``) shows the
-entries and counts of traces, compiles, compile seconds and hits.
+This module owns lookup, insertion and the counters; the dispatcher decides
+when to trace and compile. ``jitad.grad(f).cache`` (every transformed
+function has ``.cache``) shows the entries and the counts of traces,
+compiles, compile seconds, hits and re-traces.
+
+Counters are plain ``+= 1`` on attributes: exact under the GIL, since no
+thread switch can fall between the load and the store of such an update
+(tests/test_threads.py checks it under contention).
 """
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
+
+MAX_VARIANTS = 8      # kernels kept per shape key (one per path through guards)
+RETRACE_WARNING = 4   # re-traces of one key before RetraceWarning
 
 
 @dataclass
@@ -22,28 +33,26 @@ class Entry:
     """One compiled specialisation: how to call its kernel and shape its results."""
 
     key: tuple
-    kernel: object  # backend.compile.Kernel
+    kernel: object  # backend.compile.Kernel or backend.interpreter.InterpretedKernel
     graph: object   # the transformed graph the kernel computes
     run: object     # run(leaves) -> user-facing result
     calls: int = 0
 
 
-MAX_VARIANTS = 8      # kernels kept per shape key (one per path through guards)
-RETRACE_WARNING = 4   # re-traces of one key before RetraceWarning
+class Variants(list):
+    """The entries of one shape key, most recently used first: a function
+    whose control flow depends on values has one per path taken, each
+    guarded. ``retraces`` counts the traces a failed guard caused."""
 
-
-class RetraceWarning(UserWarning):
-    """A function keeps re-tracing: its guards fail on most calls."""
+    retraces = 0
 
 
 @dataclass
 class FunctionCache:
     """The kernels of one (function, transform, argnums).
 
-    ``entries[key]`` lists the variants of one shape key, most recently used
-    first: a function whose control flow depends on values has one variant per
-    path taken, each guarded. At most ``MAX_VARIANTS`` are kept (least
-    recently used out), and ``RetraceWarning`` is raised once a key has been
+    At most ``MAX_VARIANTS`` variants are kept per key (least recently used
+    out); the dispatcher warns (``RetraceWarning``) once a key has been
     re-traced ``RETRACE_WARNING`` times.
     """
 
@@ -52,11 +61,41 @@ class FunctionCache:
     traces: int = 0
     compiles: int = 0
     hits: int = 0
-    retraces: int = 0  # traces caused by a failed guard
+    # held while a kernel for this function is traced and compiled, so
+    # concurrent first calls compile it once
+    lock: object = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def retraces(self) -> int:
+        return sum(v.retraces for v in self.entries.values())
 
     @property
     def compile_seconds(self) -> float:
         return sum(e.kernel.compile_seconds for v in self.entries.values() for e in v)
+
+    def variants(self, key) -> Variants | None:
+        return self.entries.get(key)
+
+    def insert(self, key, entry: Entry, retrace: bool) -> Variants:
+        """Put a new entry first among its key's variants (dropping the least
+        recently used beyond MAX_VARIANTS); count the compile and re-trace."""
+        variants = self.entries.get(key)
+        if variants is None:
+            variants = self.entries[key] = Variants()
+        variants.insert(0, entry)
+        del variants[MAX_VARIANTS:]
+        self.compiles += 1
+        variants.retraces += retrace
+        return variants
+
+    def promote(self, variants: Variants, k: int) -> Entry:
+        """Variant k served a call: it moves first (most recently used)."""
+        entry = variants[k]
+        if k:
+            with self.lock:
+                if k < len(variants) and variants[k] is entry:
+                    variants.insert(0, variants.pop(k))
+        return entry
 
     def __len__(self):
         return len(self.entries)
@@ -73,6 +112,8 @@ class FunctionCache:
         return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ keys
+
 def leaf_key(leaf):
     """The part of the cache key one argument leaf contributes."""
     kind = type(leaf)
@@ -86,6 +127,21 @@ def leaf_key(leaf):
         return ("static", leaf)
     raise TypeError(f"jitad cannot take an argument of type {kind.__name__}; pass floats, "
                     "NumPy arrays, or tuples/lists/dicts of them")
+
+
+def flat_key(args):
+    """The key of a call whose arguments are all floats and arrays (the
+    common case, keyed without flattening), or None."""
+    key = []
+    for a in args:
+        kind = type(a)
+        if kind is float:
+            key.append(float)
+        elif kind is np.ndarray:
+            key.append((a.shape, a.dtype.str))
+        else:
+            return None
+    return tuple(key)
 
 
 @dataclass(frozen=True)
@@ -110,17 +166,21 @@ def describe_key(key) -> str:
     return "(" + ", ".join(parts) + ")"
 
 
+# --------------------------------------------------------- per function
+
 _caches: "weakref.WeakKeyDictionary | dict" = weakref.WeakKeyDictionary()
 _unweakrefable: dict = {}
+_registry_lock = threading.Lock()
 
 
 def cache_for(f, transform: str, argnums) -> FunctionCache:
     """The cache shared by every ``transform(f, argnums)`` made from ``f``, so
     ``jitad.grad(f)(x)`` written inline in a loop compiles once."""
-    try:
-        table = _caches.setdefault(f, {})
-    except TypeError:
-        table = _unweakrefable.setdefault(f, {})
-    name = f"{transform}({getattr(f, '__qualname__', repr(f))}"
-    name += f", argnums={argnums})" if transform not in ("jit", "vjp") else ")"
-    return table.setdefault((transform, argnums), FunctionCache(name))
+    with _registry_lock:
+        try:
+            table = _caches.setdefault(f, {})
+        except TypeError:
+            table = _unweakrefable.setdefault(f, {})
+        name = f"{transform}({getattr(f, '__qualname__', repr(f))}"
+        name += f", argnums={argnums})" if transform not in ("jit", "vjp") else ")"
+        return table.setdefault((transform, argnums), FunctionCache(name))

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import numpy_api as api
 from . import transforms
-from .backend.lowering import ELEMENTWISE, REDUCTIONS
+from .backend.lowering import Accumulate, Elementwise, Indexed, lowering_of
 from .numpy_api.dispatch import public_name
 from .primitives import PRIMITIVES
 from .tracer import trace
@@ -114,7 +114,7 @@ def _modes(graph) -> str:
 
 def _row(name, family, call, impl, masks=False) -> Row:
     args = _examples(masks)[:len(inspect.signature(call).parameters) - _defaults(call)]
-    graph = trace(call, args)[0]
+    graph = transforms.simplify(trace(call, args)[0])
     used = list(dict.fromkeys(op.primitive.name for op in graph.ops))
     doc = inspect.getdoc(impl) or ""
     note = doc.split("\n\n")[0].replace("\n", " ").replace("|", "\\|")
@@ -217,16 +217,23 @@ def markdown() -> str:
     lines += ["## refused on purpose", "", "| NumPy | why, and what to use instead |",
               "|---|---|"]
     lines += [f"| `{public_name(f)}` | {why} |" for f, why in api.UNSUPPORTED.items()]
-    lines += ["", "## primitives", "", "| primitive | derivative rules | lowering |",
-              "|---|---|---|"]
-    for name, prim in sorted(PRIMITIVES.items()):
-        kind = ("fused loop" if name in ELEMENTWISE else
-                "fused reduction" if name in REDUCTIONS else "statement")
-        # variadic primitives (concatenate, custom_vjp_call) exist per arity
+    lines += ["", "## primitives", "", "| primitive | kind | derivative rules | lowering |",
+              "|---|---|---|---|"]
+    # variadic primitives (concatenate, custom_vjp_call) exist per arity: one row each
+    for prim in sorted({p.name: p for p in PRIMITIVES}.values(), key=lambda p: p.name):
         rules = ", ".join(mode for mode, table in (("jvp", prim.jvps), ("vjp", prim.vjps))
                           if any(rule is not None for rule in table)) or "-"
-        lines.append(f"| `{name}` | {rules} | {kind} |")
+        lines.append(f"| `{prim.name}` | {prim.kind} | {rules} | {_lowering_kind(prim)} |")
     return "\n".join(lines) + "\n"
+
+
+def _lowering_kind(prim) -> str:
+    lowering = lowering_of(prim)
+    if lowering is None:
+        return "its operand (forwards it)"
+    if isinstance(lowering, (Elementwise, Indexed)):
+        return "fused loop"
+    return "fused reduction" if isinstance(lowering, Accumulate) else "statement"
 
 
 def main(argv=None) -> None:

@@ -45,8 +45,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import transforms, tree
-from .ir import Graph, Lit, Op, Var
 from .api import trace
+from .backend.reference import evaluate_ops
+from .ir import Graph, Lit, Op, Var
 from .tracer import Builder, Tracer, is_static
 
 DOT, BAR = "\u0307", "\u0304"  # combining dot and macron: v̇, v̄
@@ -122,33 +123,35 @@ def _html_table(section: Section) -> str:
 
 def graph_html(graph: Graph) -> str:
     """The primal trace of a graph as an HTML table: v_i | operation | type.
+    Jupyter shows a ``Graph`` (``jitad.trace(f, x)``) this way: importing
+    ``jitad`` registers it with IPython's HTML formatter.
 
     >>> import jitad
     >>> "<sub>1</sub>" in graph_html(jitad.trace(lambda x: 2.0 * x, 1.0))
     True
     """
-    names = graph.names()
-    labels = graph.input_names or [f"x{i + 1}" for i in range(len(graph.inputs))]
-    rows = [(names[v], label, _type(v)) for v, label in zip(graph.inputs, labels)]
-    for op in graph.ops:
-        rhs = _format(op, [names.get(a, repr(a)) if isinstance(a, Var) else repr(a)
-                           for a in op.inputs])
-        rows.append((", ".join(names[v] for v in op.outputs), rhs,
-                     ", ".join(_type(v) for v in op.outputs)))
-    outs = [names.get(o, repr(o)) if isinstance(o, Var) else repr(o) for o in graph.outputs]
-    ys = ["y"] if len(outs) == 1 else [f"y{i + 1}" for i in range(len(outs))]
-    rows += [(y, o, _type(a)) for y, o, a in zip(ys, outs, graph.outputs)]
-    return _html_table(Section(repr(graph), ("", "operation", "shape/dtype"), tuple(rows)))
+    rows = tuple((lhs, rhs, ", ".join(_type(v) for v in values))
+                 for lhs, rhs, values in graph.rows())
+    return _html_table(Section(repr(graph), ("", "operation", "shape/dtype"), rows))
+
+
+def _register_with_ipython():
+    """Show graphs as tables in Jupyter (IPython's formatter registry, so the
+    IR module stays plain data)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["text/html"].for_type(Graph, graph_html)
+
+
+_register_with_ipython()
 
 
 def _type(a) -> str:
     return f"{a.dtype.name}[{', '.join(map(str, a.shape))}]"
-
-
-def _format(op: Op, args) -> str:
-    if op.primitive.name == "safe_mul":  # see the module docstring
-        return f"{args[0]} * {args[1]}"
-    return op.primitive.format(*args, **op.params)
 
 
 def _value(v) -> str:
@@ -240,7 +243,7 @@ class _Sweep:
     def finish(self, env: dict):
         """Close the last range; evaluate every recorded op (var -> value)."""
         self.mark()
-        self.values = _evaluate(self.builder.ops, env)
+        self.values = evaluate_ops(self.builder.ops, env)
         self.defs = {v: op for op in self.builder.ops for v in op.outputs}
 
     def settled(self, call: _Call):
@@ -264,7 +267,7 @@ class _Sweep:
             text = self.expr(a, local)
             inlined = isinstance(a, Var) and a in self.defs and (a in local or a not in self.names)
             args.append(f"({text})" if inlined and _top_level_space(text) else text)
-        return _format(op, args)
+        return op.primitive.format(*args, **op.params)
 
     def local(self, call: _Call) -> frozenset:
         return frozenset(v for op in self.builder.ops[call.start:call.end] for v in op.outputs)
@@ -273,18 +276,6 @@ class _Sweep:
         atom = _atom(atom)
         return _value(self.values.get(atom) if isinstance(atom, Var) else
                       atom.val if isinstance(atom, Lit) else atom)
-
-
-def _evaluate(ops, env: dict) -> dict:
-    """Var -> value for every op, by each primitive's NumPy ``impl``."""
-    env = dict(env)
-    with np.errstate(all="ignore"):
-        for op in ops:
-            if op.outputs:
-                out = op.primitive.impl(*(a.val if isinstance(a, Lit) else env[a]
-                                          for a in op.inputs), **op.params)
-                env[op.outputs[0]] = np.asarray(out, op.outputs[0].dtype)[()]
-    return env
 
 
 def _atom(value):
@@ -328,15 +319,10 @@ def _trace(f, args, argnums):
 
 
 def _primal_rows(graph: Graph, values: dict) -> list:
-    names = graph.names()
-    labels = graph.input_names or [f"x{i + 1}" for i in range(len(graph.inputs))]
-    rows = [(f"{names[v]} = {label}", _value(values[v])) for v, label in zip(graph.inputs, labels)]
-    for op in graph.ops:
-        rhs = _format(op, [names[a] if isinstance(a, Var) else repr(a) for a in op.inputs])
-        lhs = ", ".join(names[v] for v in op.outputs)
-        rows.append((f"{lhs} = {rhs}" if lhs else rhs,
-                     _value(values[op.outputs[0]]) if op.outputs else ""))
-    return rows
+    """The input and op rows of the printed trace, with each row's value."""
+    rows = graph.rows()
+    return [(f"{lhs} = {rhs}" if lhs else rhs, _value(values[v[0]]) if v else "")
+            for lhs, rhs, v in rows[:len(rows) - len(graph.outputs)]]
 
 
 def primal_trace(f, *args) -> Trace:
@@ -351,7 +337,7 @@ def primal_trace(f, *args) -> Trace:
     v_2 = v_-1 * v_1   1.68294
     """
     graph, values, _ = _trace(f, args, ())
-    env = _evaluate(graph.ops, dict(zip(graph.inputs, values)))
+    env = evaluate_ops(graph.ops, dict(zip(graph.inputs, values)))
     return Trace((Section("primal trace", ("", "value"), tuple(_primal_rows(graph, env))),))
 
 
@@ -385,7 +371,7 @@ def tangent_trace(f, *args, argnums=0, tangents=None) -> Trace:
             sweep.names.setdefault(call.g._var, _accent(names[call.x], DOT))
     sweep.finish({**env, **dot_env})
 
-    rows = iter(_primal_rows(graph, _evaluate(graph.ops, dict(zip(graph.inputs, values)))))
+    rows = iter(_primal_rows(graph, evaluate_ops(graph.ops, dict(zip(graph.inputs, values)))))
     table = []
     dot_of = dict(zip(wrt, dots))
     for i, (v, label) in enumerate(zip(graph.inputs, labels)):
@@ -453,7 +439,7 @@ def adjoint_trace(f, *args, argnums=0, cotangent=None) -> Trace:
         v = graph.inputs[i]
         rows.append((f"{_accent(labels[i], BAR)} = "
                      f"{_accent(names[v], BAR) if bar is not None else 0}", sweep.value(bar)))
-    primal = _primal_rows(graph, _evaluate(graph.ops, dict(zip(graph.inputs, values))))
+    primal = _primal_rows(graph, evaluate_ops(graph.ops, dict(zip(graph.inputs, values))))
     return Trace((Section("forward primal trace", ("", "value"), tuple(primal)),
                   Section("reverse adjoint trace", ("", "value"), tuple(rows))))
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import GraphError
+
 _ids = itertools.count()
 _FLOAT64 = np.dtype(np.float64)
 
@@ -46,7 +48,7 @@ class Var:
         return int(np.prod(self.shape, dtype=np.int64))
 
     def __repr__(self) -> str:
-        return f"Var({self.id}: {_type_str(self)})"
+        return f"Var({self.id}: {type_str(self)})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,11 +83,8 @@ class Lit:
 
     def __repr__(self) -> str:
         if self.shape:
-            return f"const{_type_str(self)}"
+            return f"const{type_str(self)}"
         return repr(self.val.item() if isinstance(self.val, np.generic) else self.val)
-
-
-Atom = Var | Lit
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,28 +121,29 @@ class Graph:
                 names[v] = f"v_{next(count)}"
         return names
 
-    def pretty(self, types: bool = False) -> str:
-        names = self.names()
-
-        def name(a):
-            return names.get(a, f"?{a.id}") if isinstance(a, Var) else repr(a)
-
+    def rows(self, names=None) -> list:
+        """The printed trace as (left side, right side, values) rows: one per
+        input (``v_-1``, ``x1``), op (``v_2``, ``sin(v_1)``) and output
+        (``y``, ``v_2``); ``values`` are the Vars (or Lits) the row defines.
+        Every printer of a graph -- ``str``, the notebook tables, the kernel
+        comments -- is built from these."""
+        names = self.names() if names is None else names
         input_names = self.input_names or [f"x{i + 1}" for i in range(len(self.inputs))]
-        lines = []
-        for v, label in zip(self.inputs, input_names):
-            lines.append(f"{names[v]} = {label}" + (f"  : {_type_str(v)}" if types else ""))
-        for op in self.ops:
-            rhs = op.primitive.format(*map(name, op.inputs), **op.params)
-            lhs = ", ".join(names[v] for v in op.outputs)
+        rows = [(names[v], label, (v,)) for v, label in zip(self.inputs, input_names)]
+        rows += [(", ".join(names[v] for v in op.outputs), format_op(op, names), op.outputs)
+                 for op in self.ops]
+        ys = ["y"] if len(self.outputs) == 1 else [f"y{i + 1}" for i in range(len(self.outputs))]
+        rows += [(y, name_of(o, names), (o,)) for y, o in zip(ys, self.outputs)]
+        return rows
+
+    def pretty(self, types: bool = False) -> str:
+        lines, rows = [], self.rows()
+        first_output = len(rows) - len(self.outputs)
+        for k, (lhs, rhs, values) in enumerate(rows):
             line = f"{lhs} = {rhs}" if lhs else rhs
-            if types and op.outputs:
-                line += "  : " + ", ".join(_type_str(v) for v in op.outputs)
+            if types and values and k < first_output:
+                line += "  : " + ", ".join(type_str(v) for v in values)
             lines.append(line)
-        outs = [name(v) for v in self.outputs]
-        if len(outs) == 1:
-            lines.append(f"y = {outs[0]}")
-        else:
-            lines.extend(f"y{i + 1} = {o}" for i, o in enumerate(outs))
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -152,20 +152,27 @@ class Graph:
     def __repr__(self) -> str:
         return f"Graph({len(self.inputs)} inputs, {len(self.ops)} ops, {len(self.outputs)} outputs)"
 
-    def _repr_html_(self) -> str:
-        """Jupyter's rich display: a table v_i | operation | shape/dtype. The
-        HTML is built in ``jitad.display``, imported only when a notebook
-        renders a graph, so this module stays plain data."""
-        from .display import graph_html
-        return graph_html(self)
+
+def name_of(a, names) -> str:
+    """A Var's printed name (``v_3``), or a Lit's value."""
+    return names.get(a, f"?{a.id}") if isinstance(a, Var) else repr(a)
 
 
-def _type_str(a) -> str:
+def format_op(op: Op, names) -> str:
+    """The right side of an op's line: ``sin(v_1)``, ``v_1 + v_2``."""
+    return op.primitive.format(*(name_of(a, names) for a in op.inputs), **op.params)
+
+
+def type_str(a) -> str:
     return f"{a.dtype.name}[{','.join(map(str, a.shape))}]"
 
 
-class GraphError(ValueError):
-    """A graph broke an IR invariant (raised by ``validate``)."""
+def reader(env: dict):
+    """``read(atom)``: a Lit's value, or a Var's value in ``env`` -- the first
+    line of every interpreter of a graph."""
+    def read(a):
+        return a.val if type(a) is Lit else env[a]
+    return read
 
 
 def validate(graph: Graph) -> Graph:

@@ -17,16 +17,14 @@ import itertools
 
 import numpy as np
 
-from . import tree
-from .ir import Graph, Lit, Op, Var
+from . import numpy_api as api
 from . import primitives as P
-from .primitives import ACTIVE_BUILDERS
+from . import tree
+from .errors import TraceError
+from .ir import Graph, Lit, Op, Var
+from .state import TracerBase, active_builders, is_tracer
 
 _levels = itertools.count(1)
-
-
-class TraceError(TypeError):
-    """User code did something on a traced value that jitad cannot record."""
 
 
 class Builder:
@@ -42,11 +40,11 @@ class Builder:
         self.closed = False
 
     def __enter__(self):
-        ACTIVE_BUILDERS.append(self)
+        active_builders().append(self)
         return self
 
     def __exit__(self, *exc):
-        ACTIVE_BUILDERS.remove(self)
+        active_builders().remove(self)
 
     def new_input(self, shape, dtype, val=None) -> "Tracer":
         var = Var(tuple(shape), np.dtype(dtype))
@@ -58,8 +56,8 @@ class Builder:
         from an enclosing trace (it becomes an extra input), or a constant."""
         if type(x) is Tracer and x._builder is self:  # the common case, first
             return x._var, x._val
-        b = getattr(x, "_builder", None)
-        if b is not None:
+        if is_tracer(x):
+            b = x._builder
             if b.closed:
                 raise TraceError("a traced value escaped from a finished trace (was it stored "
                                  "in a global or a closure?); pass it as an argument instead")
@@ -80,9 +78,6 @@ class Builder:
             self.ops.append(Op(prim, tuple(atoms), (), params))
             return None
         [(shape, dtype)] = avals
-        simplified = _simplify(prim, atoms, args, shape, dtype)
-        if simplified is not None:
-            return simplified
         val = None
         if self.concrete:
             with np.errstate(all="ignore"):
@@ -104,34 +99,12 @@ def _as_dtype(val, dtype):
     return arr[()] if arr.ndim == 0 else arr
 
 
-def _is_lit(atom, value):
-    return isinstance(atom, Lit) and atom.shape == () and atom.val == value
-
-
-def _simplify(prim, atoms, args, shape, dtype):
-    """x*1, 1*x, x+0, 0+x, x-0 -> x when the type is unchanged (the gradient
-    seed is a literal 1.0, and rules multiply by it)."""
-    name = prim.name
-    if name in ("mul", "safe_mul", "add", "sub") and len(atoms) == 2:
-        unit = 1 if name in ("mul", "safe_mul") else 0
-        for keep, other in ((0, 1), (1, 0)):
-            if name == "sub" and keep == 1:
-                break
-            if _is_lit(atoms[other], unit) and atoms[keep].shape == shape \
-                    and atoms[keep].dtype == dtype and not isinstance(atoms[keep], Lit):
-                return args[keep]
-    return None
-
-
-class Tracer:
+class Tracer(TracerBase):
     """A traced array. Supports Python operators and NumPy dispatch."""
 
-    __slots__ = ("_var", "_val", "_builder")
+    __slots__ = ()
     __array_priority__ = 1000
     __hash__ = None  # == records an op; tracers are not dict keys
-
-    def __init__(self, var: Var, val, builder: Builder):
-        self._var, self._val, self._builder = var, val, builder
 
     shape = property(lambda self: self._var.shape)
     dtype = property(lambda self: self._var.dtype)
@@ -151,14 +124,13 @@ class Tracer:
 
     # NumPy's dispatch protocols -------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from .numpy_api import UFUNCS
         if method != "__call__":
             raise TraceError(f"jitad cannot record np.{ufunc.__name__}.{method} on a traced value; "
                              f"use the matching function (np.sum for np.add.reduce, ...)")
         if kwargs.get("out") is not None:
             raise TraceError(f"np.{ufunc.__name__}(..., out=...) writes in place, which jitad "
                              "cannot record; use the returned value instead")
-        if ufunc not in UFUNCS:
+        if ufunc not in api.UFUNCS:
             if getattr(np, ufunc.__name__, None) is not ufunc:
                 raise TraceError(f"the ufunc {ufunc.__name__!r} is not NumPy's (scipy.special?): "
                                  "jitad records NumPy functions only; write it with NumPy "
@@ -168,11 +140,10 @@ class Tracer:
         if kwargs:
             raise TraceError(f"np.{ufunc.__name__}: jitad does not support the keyword(s) "
                              f"{sorted(kwargs)} on traced values")
-        return UFUNCS[ufunc](*inputs)
+        return api.UFUNCS[ufunc](*inputs)
 
     def __array_function__(self, func, types, args, kwargs):
-        from .numpy_api import FUNCTIONS
-        impl = FUNCTIONS.get(func)
+        impl = api.FUNCTIONS.get(func)
         if impl is None:
             raise TraceError(f"jitad does not support {_qualname(func)} on traced values "
                              "(no derivative rule); see the coverage table in the README")
@@ -238,8 +209,6 @@ def _qualname(func):
 
 def _install_methods():
     """Operator and ndarray methods, all routed through the dispatch tables."""
-    from . import numpy_api as api
-
     def binary(fn, reflected=False):
         if reflected:
             return lambda self, other: fn(other, self)
@@ -260,6 +229,9 @@ def _install_methods():
     Tracer.T = property(lambda self: api.transpose(self))
     for name in api.METHODS:
         setattr(Tracer, name, getattr(api, name))
+
+
+_install_methods()
 
 
 def trace(f, args, arg_names=None) -> tuple[Graph, object, list]:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import jitad
-from jitad.cache import MAX_VARIANTS, RetraceWarning
+from jitad.cache import MAX_VARIANTS
+from jitad.errors import RetraceWarning
 
 
 def branchy(x):

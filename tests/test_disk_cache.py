@@ -99,7 +99,7 @@ def test_a_new_jitad_or_numba_version_uses_other_files(monkeypatch, tmp_path):
     assert base.startswith(str(tmp_path))
     assert backend.compile_kernel(SOURCE).path == base  # same text, same file
 
-    monkeypatch.setattr(jitad, "__version__", "0.0.0+other")
+    monkeypatch.setattr(jitad.version, "__version__", "0.0.0+other")
     other_jitad = backend.compile_kernel(SOURCE)
     assert other_jitad.path != base
     with open(other_jitad.path) as fh:

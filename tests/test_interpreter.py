@@ -10,7 +10,7 @@ from jitad import transforms
 from jitad.backend import lower
 from jitad.backend.interpreter import INTERPRET_ABOVE, InterpretedKernel, interpretable
 from jitad.backend.reference import evaluate
-from jitad.primitives import GuardFailure
+from jitad.errors import GuardFailure
 from jitad.tracer import trace
 
 REPEATS = INTERPRET_ABOVE // 20 + 1  # enough to exceed the threshold

@@ -1,7 +1,7 @@
 """Graph -> Python source -> numba kernel; and the NumPy reference interpreter."""
 
 from ..ir import Graph
-from .codegen import generate
+from .codegen import generate, without_forwarding
 from .compile import compile_kernel
 from .interpreter import InterpretedKernel, encode, interpretable
 
@@ -13,6 +13,7 @@ def lower(graph: Graph):
     a trace of any length is ready at once); everything else is generated
     source, fused and compiled by numba.
     """
+    graph = without_forwarding(graph)
     if interpretable(graph):
         return InterpretedKernel(encode(graph))
     source, consts = generate(graph)

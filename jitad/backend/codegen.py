@@ -32,13 +32,9 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from ..ir import Graph, Lit, Var
-from .lowering import (ELEMENTWISE, NEEDS_CONTIGUOUS, REDUCTIONS, STATEMENTS, VIEWS, Operand,
-                       dtype_name, literal, reduction_init)
-
-
-class LoweringError(TypeError):
-    """A primitive has no lowering (a bug in jitad, reported as such)."""
+from ..errors import LoweringError
+from ..ir import Graph, Lit, Var, format_op, type_str
+from .lowering import Accumulate, Elementwise, Indexed, Operand, dtype_name, literal, lowering_of
 
 
 @dataclass(eq=False)
@@ -48,15 +44,40 @@ class FusedLoop:
     reductions: set = field(default_factory=set)
 
 
+def _lowering(op):
+    try:
+        return lowering_of(op.primitive)
+    except KeyError:
+        raise LoweringError(f"primitive '{op.primitive.name}' has no lowering (a jitad bug: add "
+                            "its template to jitad/backend/lowering.py)") from None
+
+
 def _fusable(op) -> bool:
-    name = op.primitive.name
-    if name in REDUCTIONS:
+    lowering = _lowering(op)
+    if isinstance(lowering, Accumulate):
         return op.inputs[0].shape != () and len(op.params["axes"]) > 0
-    return name in ELEMENTWISE and op.out.shape != ()
+    return isinstance(lowering, (Elementwise, Indexed)) and op.out.shape != ()
 
 
 def _loop_shape(op) -> tuple:
-    return op.inputs[0].shape if op.primitive.name in REDUCTIONS else op.out.shape
+    return op.inputs[0].shape if isinstance(_lowering(op), Accumulate) else op.out.shape
+
+
+def without_forwarding(graph: Graph) -> Graph:
+    """The graph with every op that forwards an operand (``stop_gradient``,
+    ``custom_vjp_call``: their derivative meaning is spent once the graph is
+    final) replaced by that operand."""
+    if not any(op.primitive.forwards is not None for op in graph.ops):
+        return graph
+    renamed, ops = {}, []
+    for op in graph.ops:
+        inputs = tuple(renamed.get(a, a) if type(a) is Var else a for a in op.inputs)
+        if op.primitive.forwards is not None:
+            renamed[op.out] = inputs[op.primitive.forwards]
+            continue
+        ops.append(type(op)(op.primitive, inputs, op.outputs, op.params))
+    outputs = tuple(renamed.get(o, o) if type(o) is Var else o for o in graph.outputs)
+    return Graph(graph.inputs, tuple(ops), outputs, graph.input_names)
 
 
 def group(graph: Graph) -> list:
@@ -85,18 +106,22 @@ def group(graph: Graph) -> list:
 
     for op in graph.ops:
         reads = [a for a in op.inputs if isinstance(a, Var) and a in producer]
-        loop = latest.get(_loop_shape(op)) if _fusable(op) else None
+        fusable = _fusable(op)
+        loop = latest.get(_loop_shape(op)) if fusable else None
+        # an indexed op reads its operand elsewhere than at the loop position,
+        # so the operand must be complete before the loop starts
+        indexed = fusable and isinstance(_lowering(op), Indexed)
         if loop is not None and any(
-                a in loop.reductions if producer[a] is loop else must_finish_first(loop, producer[a])
-                for a in reads):
+                (indexed or a in loop.reductions) if producer[a] is loop
+                else must_finish_first(loop, producer[a]) for a in reads):
             loop = None
-        if _fusable(op):
+        if fusable:
             if loop is None:
                 loop = latest[_loop_shape(op)] = FusedLoop(_loop_shape(op))
                 items.append(loop)
                 preds[id(loop)] = []
             loop.ops.append(op)
-            if op.primitive.name in REDUCTIONS:
+            if isinstance(_lowering(op), Accumulate):
                 loop.reductions.add(op.out)
             item = loop
         else:
@@ -138,8 +163,9 @@ def materialised(graph: Graph, items) -> set:
     loop_of = {op.out: item for item in items if isinstance(item, FusedLoop) for op in item.ops}
     needed = {o for o in graph.outputs if isinstance(o, Var)}
     for op in graph.ops:
+        home = loop_of.get(op.outputs[0]) if op.outputs else None
         for a in op.inputs:
-            if a in loop_of and (op.out not in loop_of or loop_of[op.out] is not loop_of[a]):
+            if a in loop_of and loop_of[a] is not home:
                 needed.add(a)
     return {v for v in needed if v in loop_of}
 
@@ -156,6 +182,8 @@ class SourceWriter:
         # arrays that alias kernel inputs or constants (outputs must be copied)
         self.borrowed = set(graph.inputs)
         self.contiguous = set(graph.inputs)  # the dispatcher passes C-contiguous arrays
+        self.loop_values: set = set()
+        self.loop_shape: tuple = ()
 
     # names --------------------------------------------------------------
     def name(self, a) -> str:
@@ -168,73 +196,53 @@ class SourceWriter:
             return self.const_names[id(a.val)]
         return self.printed[a].replace("-", "m")
 
+    def operand(self, a) -> Operand:
+        return Operand(self.name(a), a.shape, a.dtype)
+
     def comment(self, op, indent):
-        rhs = op.primitive.format(*(self.printed.get(a, repr(a)) if isinstance(a, Var)
-                                    else repr(a) for a in op.inputs), **op.params)
         lhs = ", ".join(self.printed[v] for v in op.outputs)
-        self.lines.append(f"{indent}# {lhs} = {rhs}")
+        rhs = format_op(op, self.printed)
+        self.lines.append(f"{indent}# {lhs} = {rhs}" if lhs else f"{indent}# {rhs}")
 
     # ops ----------------------------------------------------------------
     def statement(self, op):
         self.comment(op, "    ")
-        name = op.primitive.name
-        out = Operand(self.name(op.out), op.out.shape, op.out.dtype) if op.outputs else None
-        operands = [Operand(self.name(a), a.shape, a.dtype) for a in op.inputs]
-        if name in ELEMENTWISE:  # a 0-d elementwise op: a scalar statement
-            self.lines.append(f"    {out} = {ELEMENTWISE[name](*operands, **op.params)}")
+        lowering = _lowering(op)
+        out = self.operand(op.out) if op.outputs else None
+        operands = [self.operand(a) for a in op.inputs]
+        if isinstance(lowering, Elementwise):  # a 0-d elementwise op: a scalar statement
+            self.lines.append(f"    {out} = {lowering.expr(*operands, **op.params)}")
             return
-        if name in REDUCTIONS:  # reduction over no axes or of a 0-d value
+        if isinstance(lowering, (Accumulate, Indexed)):
+            # over no axes, or of a 0-d value: the value itself
             self.lines.append(f"    {out} = {operands[0]}")
             return
-        if name not in STATEMENTS:
-            raise LoweringError(f"primitive '{name}' has no lowering (jitad bug: add it to "
-                                "jitad/backend/lowering.py)")
-        if name in NEEDS_CONTIGUOUS and op.inputs[0] not in self.contiguous:
+        if lowering.contiguous_operand and op.inputs[0] not in self.contiguous:
             operands[0] = f"np.ascontiguousarray({operands[0]})"
-        for line in STATEMENTS[name](out, *operands, **op.params):
+        for line in lowering.lines(out, *operands, **op.params):
             self.lines.append(f"    {line}")
-        if name in VIEWS:
+        if lowering.view:
             if op.inputs[0] in self.borrowed:
                 self.borrowed.add(op.out)
-            if name == "reshape":
+            if lowering.contiguous_operand:  # a reshape of a contiguous array is contiguous
                 self.contiguous.add(op.out)
         elif op.outputs:
             self.contiguous.add(op.out)
 
-    def element(self, a, index_map, loop) -> str:
-        """Source of a's element at the loop position; index_map[k] is the
-        loop index expression for a's axis k."""
+    # the loop context the Indexed templates read through ---------------------
+    def element(self, a, axes) -> str:
+        """Source of a's element at the loop position; a's axis k runs along
+        loop axis ``axes[k]`` (a size-1 axis against a longer one stays at 0)."""
         if isinstance(a, Var) and a in self.loop_values:
             return f"e_{self.name(a)[2:]}"
+        return self.element_at(a, ["0" if n == 1 and self.loop_shape[j] != 1 else f"i{j}"
+                                   for n, j in zip(a.shape, axes)])
+
+    def element_at(self, a, index) -> str:
+        """Source of a's element at the given index expressions."""
         if not a.shape:
             return self.name(a)
-        index = ", ".join("0" if n == 1 and loop.shape[j] != 1 else f"i{j}"
-                          for n, j in zip(a.shape, index_map))
-        return f"{self.name(a)}[{index}]"
-
-    def scattered_element(self, op) -> str:
-        """Element of zeros(shape) with g written at a basic index: g's element
-        where the loop position lies in the index, else 0."""
-        conditions, g_index = [], []
-        for j, entry in enumerate(op.params["index"].entries):
-            if isinstance(entry, int):
-                conditions.append(f"i{j} == {entry}")
-                continue
-            start, stop, step = entry
-            if step > 0:
-                conditions.append(f"{start} <= i{j} < {stop}")
-                offset = f"i{j} - {start}" if start else f"i{j}"
-            else:
-                conditions.append(f"{-1 if stop is None else stop} < i{j} <= {start}")
-                offset = f"{start} - i{j}"
-                step = -step
-            if step != 1:
-                conditions.append(f"({offset}) % {step} == 0")
-                offset = f"({offset}) // {step}"
-            g_index.append(offset)
-        g = op.inputs[0]
-        element = self.name(g) if not g.shape else f"{self.name(g)}[{', '.join(g_index)}]"
-        return ELEMENTWISE["scatter_add"](element, " and ".join(conditions) or "True")
+        return f"{self.name(a)}[{', '.join(index)}]"
 
     def fused_loop(self, loop: FusedLoop, stored: set):
         ndim = len(loop.shape)
@@ -243,7 +251,7 @@ class SourceWriter:
         for op in loop.ops:
             out, dtype = self.name(op.out), dtype_name(op.out.dtype)
             if op.out in loop.reductions:
-                init = reduction_init(op.primitive.name, op.out.dtype)
+                init = _lowering(op).init(op.out.dtype)
                 self.lines.append(f"    {out} = {dtype}({init})" if op.out.shape == ()
                                   else f"    {out} = np.full({op.out.shape!r}, {init}, {dtype})")
             elif op.out in stored:
@@ -253,25 +261,22 @@ class SourceWriter:
         for j, n in enumerate(loop.shape):
             indent += "    "
             self.lines.append(f"{indent[4:]}for i{j} in range({n}):")
-        self.loop_values = set()
+        self.loop_values, self.loop_shape = set(), loop.shape
         full = list(range(ndim))
         for op in loop.ops:
             self.comment(op, indent)
-            name = op.primitive.name
-            if name in REDUCTIONS:
+            lowering = _lowering(op)
+            if isinstance(lowering, Accumulate):
                 kept = [f"i{j}" for j in full if j not in op.params["axes"]]
                 acc = self.name(op.out) + (f"[{', '.join(kept)}]" if kept else "")
-                x = self.element(op.inputs[0], full, loop)
-                self.lines.append(f"{indent}{REDUCTIONS[name][1](acc, x)}")
+                x = self.element(op.inputs[0], full)
+                self.lines.append(f"{indent}{lowering.update(acc, x)}")
                 continue
-            if name == "broadcast_in_dim":
-                operands = [self.element(op.inputs[0], op.params["dims"], loop)]
-                expr = ELEMENTWISE[name](*operands, **op.params)
-            elif name == "scatter_add":
-                expr = self.scattered_element(op)
+            if isinstance(lowering, Indexed):
+                expr = lowering.element(self, op)
             else:
-                operands = [self.element(a, full[ndim - a.ndim:], loop) for a in op.inputs]
-                expr = ELEMENTWISE[name](*operands, **op.params)
+                operands = [self.element(a, full[ndim - a.ndim:]) for a in op.inputs]
+                expr = lowering.expr(*operands, **op.params)
             element = f"e_{self.name(op.out)[2:]}"
             self.lines.append(f"{indent}{element} = {expr}")
             self.loop_values.add(op.out)
@@ -284,7 +289,6 @@ class SourceWriter:
     def kernel_source(self, name="kernel") -> str:
         items = group(self.graph)
         stored = materialised(self.graph, items)
-        self.loop_values = set()
         body_start = len(self.lines)
         for item in items:
             if isinstance(item, FusedLoop):
@@ -302,14 +306,13 @@ class SourceWriter:
             returned.append(text)
         params = [self.name(v) for v in self.graph.inputs] + [f"c_{i}" for i in range(len(self.consts))]
         header = [f"def {name}({', '.join(params)}):"]
-        labels = self.graph.input_names or [f"x{i + 1}" for i in range(len(self.graph.inputs))]
-        header += [f"    # {self.printed[v]} = {label}  : {v.dtype.name}{list(v.shape)}"
-                   for v, label in zip(self.graph.inputs, labels)]
+        header += [f"    # {lhs} = {label}  : {type_str(v)}"
+                   for lhs, label, (v,) in self.graph.rows(self.printed)[:len(self.graph.inputs)]]
         return "\n".join(header + body + [f"    return ({', '.join(returned)},)"]) + "\n"
 
 
 def generate(graph: Graph) -> tuple[str, list]:
     """(source of ``def kernel(...)``, constant arrays to pass after the inputs)."""
-    writer = SourceWriter(graph)
+    writer = SourceWriter(without_forwarding(graph))
     source = writer.kernel_source()
     return source, writer.consts

@@ -5,16 +5,18 @@ grows faster than the number of statements (a scalar gradient of 358 ops took
 1.0 s, 718 took 1.9 s, 1,078 took 2.8 s; 30,000 took minutes), while the
 interpreter runs a warm op in about 5 ns against 4 ns compiled
 (``python -m benchmarks --cases trace-length``). An unrolled Python loop
-easily records 100,000 ops. So
-a graph whose values are all scalars and that is longer than
-``INTERPRET_ABOVE`` ops is not compiled at all: it is encoded as a table of
-(opcode, out, a, b, c) slot numbers over one float64 value buffer, and run by
-``run_program``, a fixed interpreter compiled once and cached on disk.
+easily records 100,000 ops. So a graph whose values are all scalars and that
+is longer than ``INTERPRET_ABOVE`` ops is not compiled at all: it is encoded
+as a table of (opcode, out, a, b, c) slot numbers over one float64 value
+buffer, and run by ``run_program``, one fixed interpreter.
 
-Encoding is linear in the graph, so a trace of any length is ready to run
-after tracing and transforming it. Booleans are held as 0.0/1.0 and integers
-as exact floats (|n| < 2**53); graphs with float32 values or other primitives
-stay with the straight-line backend.
+The interpreter's source is generated from the lowering table: every
+``Elementwise`` template is one opcode, applied to ``v[a], v[b], v[c]``, so
+a primitive with a scalar template runs here with nothing else to write. It
+is compiled once, like a kernel, and cached on disk. Encoding is linear in
+the graph, so a trace of any length is ready to run after tracing and
+transforming it. Booleans are held as 0.0/1.0 and integers as exact floats
+(|n| < 2**53); graphs with other dtypes stay with the straight-line backend.
 
 >>> import numpy as np
 >>> from jitad.tracer import trace
@@ -24,55 +26,94 @@ stay with the straight-line backend.
 """
 from __future__ import annotations
 
-import numba
+import functools
+
 import numpy as np
 
+from ..errors import GuardFailure
 from ..ir import Graph, Lit
-from ..primitives import GuardFailure
+from .. import primitives as P
+from .compile import compile_kernel
+from .lowering import LOWERINGS, Elementwise
 
 INTERPRET_ABOVE = 300  # ops; up to this, compiling (under 1 s) pays for itself
-
-NAMES = ["add", "sub", "mul", "div", "safe_mul", "neg", "sin", "cos", "tan", "exp", "log",
-         "sqrt", "tanh", "abs", "sign", "copy", "trunc", "pow", "max", "min",
-         "gt", "ge", "lt", "le", "eq", "ne", "select", "guard"]
-OPCODES = {name: code for code, name in enumerate(NAMES)}
-(ADD, SUB, MUL, DIV, SAFE_MUL, NEG, SIN, COS, TAN, EXP, LOG, SQRT, TANH, ABS, SIGN, COPY, TRUNC,
- POW, MAX, MIN, GT, GE, LT, LE, EQ, NE, SELECT, GUARD) = range(len(NAMES))
-# primitives that are the identity on a scalar
-IDENTITIES = {"stop_gradient", "broadcast_in_dim", "reshape", "custom_vjp_call"}
 _SUPPORTED_DTYPES = {np.dtype(np.float64), np.dtype(np.bool_), np.dtype(np.int64)}
+# most frequent first: the interpreter tests opcodes in this order
+_FIRST = [P.add_p, P.mul_p, P.safe_mul_p, P.sub_p, P.div_p, P.neg_p]
+COPY, GUARD = "copy", "guard"
+
+
+@functools.lru_cache(maxsize=None)
+def opcodes() -> dict:
+    """Primitive (or COPY, GUARD) -> opcode: the scalar templates, ordered."""
+    scalar = [prim for prim, lowering in LOWERINGS.items()
+              if isinstance(lowering, Elementwise) and lowering.interpret is None]
+    order = _FIRST + [prim for prim in scalar if prim not in _FIRST] + [COPY, GUARD]
+    return {prim: code for code, prim in enumerate(order)}
+
+
+def interpreter_source() -> str:
+    """``run_program(code, v)``: one branch per opcode, generated."""
+    lines = ["def kernel(code, v):",
+             '    """Run the op table over the value buffer v; 0, or 1 + the index',
+             '    of the first failing guard."""',
+             "    for k in range(code.shape[0]):",
+             "        op, o, a, b, c = code[k, 0], code[k, 1], code[k, 2], code[k, 3], code[k, 4]"]
+    for prim, code in opcodes().items():
+        keyword = "if" if code == 0 else "elif"
+        if prim == COPY:
+            body = ["v[o] = v[a]"]
+        elif prim == GUARD:  # value == expected (NaN matches NaN)
+            body = ["if not (v[a] == v[b] or (v[a] != v[a] and v[b] != v[b])):",
+                    "    return k + 1"]
+        else:
+            arity = len(prim.jvps)
+            expr = LOWERINGS[prim].expr(*["v[a]", "v[b]", "v[c]"][:arity])
+            body = [f"v[o] = {expr}"]
+        lines.append(f"        {keyword} op == {code}:  # {prim if isinstance(prim, str) else prim.name}")
+        lines += [f"            {line}" for line in body]
+    lines.append("    return 0")
+    return "\n".join(lines) + "\n"
+
+
+@functools.lru_cache(maxsize=None)
+def run_program():
+    """The compiled interpreter (compiled on first use, then from the disk cache)."""
+    return compile_kernel(interpreter_source())
+
+
+def _encoding(op):
+    """(opcode, extra scalar operands) for ``op``, or None if it cannot run here."""
+    codes = opcodes()
+    if op.primitive is P.guard_p:
+        return codes[GUARD], (float(op.params["expected"]),)
+    if any(isinstance(a, Lit) and a.shape for a in op.inputs):
+        return None
+    lowering = LOWERINGS.get(op.primitive)
+    if isinstance(lowering, Elementwise):
+        if lowering.interpret is None:
+            return codes[op.primitive], ()
+        stand_in, extra = lowering.interpret(**op.params)
+        return (codes[COPY] if stand_in is None else codes[stand_in]), extra
+    if op.primitive.kind in ("structural", "reduction") and len(op.inputs) == 1 \
+            and op.out.dtype == op.inputs[0].dtype:
+        return codes[COPY], ()  # a shape-only op on a scalar is the identity
+    return None
 
 
 def interpretable(graph: Graph) -> bool:
-    """Long enough to need it, and made only of scalar ops it knows."""
+    """Long enough to need it, and made only of scalar ops it can run."""
     if len(graph.ops) <= INTERPRET_ABOVE:
         return False
     values = list(graph.inputs) + [v for op in graph.ops for v in op.outputs]
     if any(v.shape != () or v.dtype not in _SUPPORTED_DTYPES for v in values):
         return False
-    return all(_opcode(op) is not None for op in graph.ops)
-
-
-def _opcode(op):
-    name = op.primitive.name
-    if name in IDENTITIES:
-        return COPY
-    if name == "convert":
-        target = op.params["dtype"]
-        if target == np.bool_:
-            return NE  # against a 0.0 operand, added by encode
-        if target == np.int64:
-            return TRUNC
-        return COPY if target in _SUPPORTED_DTYPES else None
-    if name == "integer_pow":
-        return POW
-    if any(isinstance(a, Lit) and a.shape for a in op.inputs):
-        return None
-    return OPCODES.get(name)
+    return all(_encoding(op) is not None for op in graph.ops)
 
 
 class Program:
-    """A graph as an op table over one value buffer (inputs first)."""
+    """A graph as an op table over one value buffer: the inputs, then every
+    op's output, then the constants."""
 
     def __init__(self, code, template, n_inputs, output_slots, output_dtypes, graph):
         self.code, self.template = code, template
@@ -81,48 +122,31 @@ class Program:
 
 
 def encode(graph: Graph) -> Program:
-    slots, constants = {}, []
-    for v in graph.inputs:
-        slots[v] = len(slots)
+    slots = {v: k for k, v in enumerate(graph.inputs)}
+    n_values = len(graph.inputs) + sum(len(op.outputs) for op in graph.ops)
+    constants: list = []
 
-    def slot(a):
-        if isinstance(a, Lit):  # constants live in the buffer after the values
-            constants.append(float(a.val))
-            return -len(constants)
-        return slots[a]
+    def constant(value) -> int:
+        constants.append(float(value))
+        return n_values + len(constants) - 1
+
+    def slot(a) -> int:
+        return constant(a.val) if isinstance(a, Lit) else slots[a]
 
     rows = []
     for op in graph.ops:
-        code = _opcode(op)
-        operands = [slot(a) for a in op.inputs]
-        if op.primitive.name == "integer_pow":
-            operands.append(slot(Lit.of(float(op.params["n"]))))
-        if op.primitive.name == "guard":
-            operands.append(slot(Lit.of(float(op.params["expected"]))))
-            out = 0
-        else:
+        code, extra = _encoding(op)
+        operands = [slot(a) for a in op.inputs] + [constant(e) for e in extra]
+        if op.outputs:
             out = slots[op.out] = len(slots)
-        if op.primitive.name in IDENTITIES or op.primitive.name == "convert":
-            operands = operands[:1]
-        if code == NE and op.primitive.name == "convert":
-            operands.append(slot(Lit.of(0.0)))
+        else:
+            out = 0
         rows.append([code, out] + (operands + [0, 0, 0])[:3])
-    n_values = len(slots)
-    code = np.array(rows, dtype=np.int32).reshape(len(rows), 5)
-    for column in (2, 3, 4):  # negative slots are constants: move them after the values
-        negative = code[:, column] < 0
-        code[negative, column] = n_values - 1 - code[negative, column]
+    output_slots = [slot(o) for o in graph.outputs]
     template = np.zeros(n_values + len(constants))
     template[n_values:] = constants
-    outputs = [slot(o) if not isinstance(o, Lit) else None for o in graph.outputs]
-    output_slots = [n_values - 1 - s if s is not None and s < 0 else s for s in outputs]
-    constant_outputs = [float(o.val) for o in graph.outputs if isinstance(o, Lit)]
-    if constant_outputs:  # a constant output: give it a slot of its own
-        extra = np.array(constant_outputs)
-        output_slots = [s if s is not None else len(template) + k
-                        for k, s in enumerate(output_slots)]
-        template = np.concatenate([template, extra])
-    return Program(code, template, len(graph.inputs), np.array(output_slots, dtype=np.int64),
+    return Program(np.array(rows, dtype=np.int32).reshape(len(rows), 5), template,
+                   len(graph.inputs), np.array(output_slots, dtype=np.int64),
                    [o.dtype for o in graph.outputs], graph)
 
 
@@ -146,76 +170,10 @@ class InterpretedKernel:
         p = self.program
         values = p.template.copy()
         values[:p.n_inputs] = inputs
-        failed = run_program(p.code, values)
+        failed = run_program()(p.code, values)
         if failed:
             raise GuardFailure(f"guard at op {failed - 1} failed")
         return tuple(dtype.type(values[s]) for s, dtype in zip(p.output_slots, p.output_dtypes))
 
     def fast_call(self):
         return self
-
-
-@numba.njit(cache=True, error_model="numpy")
-def run_program(code, v):  # noqa: C901 - one branch per opcode is the point
-    """Run the op table over the value buffer v; 0, or 1 + the index of the
-    first failing guard. The most frequent opcodes are tested first."""
-    for k in range(code.shape[0]):
-        op, o, a, b = code[k, 0], code[k, 1], code[k, 2], code[k, 3]
-        if op == ADD:
-            v[o] = v[a] + v[b]
-        elif op == MUL:
-            v[o] = v[a] * v[b]
-        elif op == SAFE_MUL:
-            v[o] = v[a] * v[b] if v[a] != 0 else 0.0
-        elif op == SUB:
-            v[o] = v[a] - v[b]
-        elif op == DIV:
-            v[o] = v[a] / v[b]
-        elif op == NEG:
-            v[o] = -v[a]
-        elif op == SIN:
-            v[o] = np.sin(v[a])
-        elif op == COS:
-            v[o] = np.cos(v[a])
-        elif op == TAN:
-            v[o] = np.tan(v[a])
-        elif op == EXP:
-            v[o] = np.exp(v[a])
-        elif op == LOG:
-            v[o] = np.log(v[a])
-        elif op == SQRT:
-            v[o] = np.sqrt(v[a])
-        elif op == TANH:
-            v[o] = np.tanh(v[a])
-        elif op == ABS:
-            v[o] = abs(v[a])
-        elif op == SIGN:
-            v[o] = np.sign(v[a])
-        elif op == COPY:
-            v[o] = v[a]
-        elif op == TRUNC:
-            v[o] = np.trunc(v[a])
-        elif op == POW:
-            v[o] = v[a] ** v[b]
-        elif op == MAX:
-            v[o] = np.maximum(v[a], v[b])
-        elif op == MIN:
-            v[o] = np.minimum(v[a], v[b])
-        elif op == GT:
-            v[o] = 1.0 if v[a] > v[b] else 0.0
-        elif op == GE:
-            v[o] = 1.0 if v[a] >= v[b] else 0.0
-        elif op == LT:
-            v[o] = 1.0 if v[a] < v[b] else 0.0
-        elif op == LE:
-            v[o] = 1.0 if v[a] <= v[b] else 0.0
-        elif op == EQ:
-            v[o] = 1.0 if v[a] == v[b] else 0.0
-        elif op == NE:
-            v[o] = 1.0 if v[a] != v[b] else 0.0
-        elif op == SELECT:
-            v[o] = v[b] if v[a] != 0 else v[code[k, 4]]
-        elif op == GUARD:  # value == expected (NaN matches NaN)
-            if not (v[a] == v[b] or (v[a] != v[a] and v[b] != v[b])):
-                return k + 1
-    return 0

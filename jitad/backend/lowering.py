@@ -1,21 +1,60 @@
-"""LOWERINGS: each primitive's numba source template.
+"""LOWERINGS: each primitive's numba source template, keyed by the primitive.
 
-Three kinds, so the fuser can put chains of ops inside one loop:
+A lowering has one of four forms, and the form (not the primitive) tells the
+fuser what it may do with the op:
 
-- ``ELEMENTWISE[name](*operands, **params) -> expression`` on scalars; the
-  fuser places it inside the loop of its fused group (or alone, for 0-d).
-- ``REDUCTIONS[name] = (initial value, update(acc, element) -> statement)``;
-  the fuser accumulates them inside the loop that produces their input.
-- ``STATEMENTS[name](out, *operands, **params) -> lines`` for everything else
-  (matrix products go to BLAS through ``np.dot``; views stay views). ``out``
-  and the operands are names that also carry ``.shape`` and ``.dtype``
-  (``Operand``), for the templates that write their own loops.
+- ``Elementwise(expr)``: ``expr(*operand_elements, **params)`` is a scalar
+  expression; the fuser places it inside the loop of its fused group (or
+  alone, for 0-d values), and the scalar interpreter runs it on scalars.
+  ``interpret``, for the few templates with params, maps the params to a
+  param-free stand-in for the interpreter.
+- ``Indexed(element)``: fused too, but its operand is read at a position the
+  op computes from the loop position (a broadcast, a scatter):
+  ``element(loop, op)`` returns the expression, using ``loop.element_at``.
+  The operand must be complete before the loop starts.
+- ``Accumulate(init, update)``: a reduction accumulated inside the loop that
+  produces its input.
+- ``Statement(lines)``: everything else (matrix products go to BLAS through
+  ``np.dot``; views stay views): ``lines(out, *operands, **params)``.
+
+``out`` and the operands of statements are names that also carry ``.shape``
+and ``.dtype`` (``Operand``), for templates that write their own loops.
+Primitives that ``forward`` an operand (``stop_gradient``,
+``custom_vjp_call``) need no lowering: the backend uses the operand.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+
+from .. import primitives as P
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    expr: Callable
+    interpret: Callable | None = None  # params -> (param-free primitive, extra scalar operands)
+
+
+@dataclass(frozen=True)
+class Indexed:
+    element: Callable  # (loop, op) -> expression
+
+
+@dataclass(frozen=True)
+class Accumulate:
+    init: Callable     # dtype -> source of the initial value
+    update: Callable   # (accumulator, element) -> statement
+
+
+@dataclass(frozen=True)
+class Statement:
+    lines: Callable
+    view: bool = False               # the result is a view of operand 0
+    contiguous_operand: bool = False  # operand 0 must be C-contiguous
 
 
 def literal(value) -> str:
@@ -53,6 +92,8 @@ class Operand(str):
         return len(self.shape)
 
 
+# ---------------------------------------------------------- elementwise
+
 def _integer_pow(x, n):
     if n == 0:
         return "1.0"
@@ -81,38 +122,88 @@ def _literal_product_is_safe(a, b) -> bool:
     return (a is not None and a != 0) or (b is not None and math.isfinite(b))
 
 
-_UFUNCS = ("sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh exp exp2 "
-           "expm1 log log2 log10 log1p sqrt cbrt sign floor ceil rint trunc arctan2 hypot "
-           "logaddexp").split()
+def _convert_for_interpreter(dtype):
+    """The interpreter holds booleans as 0.0/1.0 and integers as exact floats."""
+    if dtype == np.bool_:
+        return P.ne_p, (0.0,)
+    if np.issubdtype(dtype, np.integer):
+        return P.trunc_p, ()
+    return None, ()  # a copy
 
-ELEMENTWISE = {
-    "neg": lambda x: f"-{x}",
-    "add": lambda a, b: f"{a} + {b}",
-    "sub": lambda a, b: f"{a} - {b}",
-    "mul": lambda a, b: f"{a} * {b}",
-    "div": lambda a, b: f"{a} / {b}",
+
+_UFUNCS = [P.sin_p, P.cos_p, P.tan_p, P.arcsin_p, P.arccos_p, P.arctan_p, P.sinh_p, P.cosh_p,
+           P.tanh_p, P.arcsinh_p, P.arccosh_p, P.arctanh_p, P.exp_p, P.exp2_p, P.expm1_p,
+           P.log_p, P.log2_p, P.log10_p, P.log1p_p, P.sqrt_p, P.cbrt_p, P.sign_p, P.floor_p,
+           P.ceil_p, P.rint_p, P.trunc_p, P.arctan2_p, P.hypot_p, P.logaddexp_p]
+
+LOWERINGS = {
+    P.neg_p: Elementwise(lambda x: f"-{x}"),
+    P.add_p: Elementwise(lambda a, b: f"{a} + {b}"),
+    P.sub_p: Elementwise(lambda a, b: f"{a} - {b}"),
+    P.mul_p: Elementwise(lambda a, b: f"{a} * {b}"),
+    P.div_p: Elementwise(lambda a, b: f"{a} / {b}"),
     # Python's // and % floor like NumPy's floor_divide and remainder
-    "floor_divide": lambda a, b: f"{a} // {b}",
-    "remainder": lambda a, b: f"{a} % {b}",
+    P.floor_divide_p: Elementwise(lambda a, b: f"{a} // {b}"),
+    P.remainder_p: Elementwise(lambda a, b: f"{a} % {b}"),
     # the chain-rule product: exactly 0 where the incoming (co)tangent is 0
-    "safe_mul": lambda a, b: f"{a} * {b}" if _literal_product_is_safe(a, b)
-    else f"safe_mul({a}, {b})",
-    "integer_pow": _integer_pow,
-    "pow": lambda a, b: f"{a} ** {b}",
-    **{name: _call(f"np.{name}") for name in _UFUNCS},
-    "abs": _call("abs"),
-    "max": _call("np.maximum"), "min": _call("np.minimum"),
-    "gt": lambda a, b: f"{a} > {b}", "ge": lambda a, b: f"{a} >= {b}",
-    "lt": lambda a, b: f"{a} < {b}", "le": lambda a, b: f"{a} <= {b}",
-    "eq": lambda a, b: f"{a} == {b}", "ne": lambda a, b: f"{a} != {b}",
-    "select": lambda c, a, b: f"{a} if {c} else {b}",
-    "convert": lambda x, dtype: f"{dtype_name(dtype)}({x})",
-    "stop_gradient": lambda x: x,
-    # the fuser indexes the operand through ``dims``; the element is unchanged
-    "broadcast_in_dim": lambda x, shape, dims: x,
-    # the fuser gives g's element and whether the loop position is in the index
-    "scatter_add": lambda g_element, in_index: f"{g_element} if {in_index} else 0",
+    P.safe_mul_p: Elementwise(lambda a, b: f"{a} * {b}" if _literal_product_is_safe(a, b)
+                              else f"safe_mul({a}, {b})"),
+    P.integer_pow_p: Elementwise(_integer_pow,
+                                 interpret=lambda n: (P.pow_p, (float(n),))),
+    P.pow_p: Elementwise(lambda a, b: f"{a} ** {b}"),
+    **{prim: Elementwise(_call(f"np.{prim.name}")) for prim in _UFUNCS},
+    P.abs_p: Elementwise(_call("abs")),
+    P.max_p: Elementwise(_call("np.maximum")),
+    P.min_p: Elementwise(_call("np.minimum")),
+    P.gt_p: Elementwise(lambda a, b: f"{a} > {b}"),
+    P.ge_p: Elementwise(lambda a, b: f"{a} >= {b}"),
+    P.lt_p: Elementwise(lambda a, b: f"{a} < {b}"),
+    P.le_p: Elementwise(lambda a, b: f"{a} <= {b}"),
+    P.eq_p: Elementwise(lambda a, b: f"{a} == {b}"),
+    P.ne_p: Elementwise(lambda a, b: f"{a} != {b}"),
+    P.select_p: Elementwise(lambda c, a, b: f"{a} if {c} else {b}"),
+    P.convert_p: Elementwise(lambda x, dtype: f"{dtype_name(dtype)}({x})",
+                             interpret=_convert_for_interpreter),
 }
+
+# ---------------------------------------------------------------- indexed
+
+
+def _broadcast_element(loop, op):
+    # operand axis k runs along output axis dims[k] (size-1 axes stay at 0)
+    return loop.element(op.inputs[0], op.params["dims"])
+
+
+def _scattered_element(loop, op):
+    """Element of zeros(shape) with g written at a basic index: g's element
+    where the loop position lies in the index, else 0."""
+    conditions, g_index = [], []
+    for j, entry in enumerate(op.params["index"].entries):
+        if isinstance(entry, int):
+            conditions.append(f"i{j} == {entry}")
+            continue
+        start, stop, step = entry
+        if step > 0:
+            conditions.append(f"{start} <= i{j} < {stop}")
+            offset = f"i{j} - {start}" if start else f"i{j}"
+        else:
+            conditions.append(f"{-1 if stop is None else stop} < i{j} <= {start}")
+            offset = f"{start} - i{j}"
+            step = -step
+        if step != 1:
+            conditions.append(f"({offset}) % {step} == 0")
+            offset = f"({offset}) // {step}"
+        g_index.append(offset)
+    g = loop.element_at(op.inputs[0], g_index)
+    return f"{g} if {' and '.join(conditions) or 'True'} else 0"
+
+
+LOWERINGS.update({
+    P.broadcast_in_dim_p: Indexed(_broadcast_element),
+    P.scatter_add_p: Indexed(_scattered_element),
+})
+
+# ------------------------------------------------------------- reductions
 
 
 def _lowest(dtype) -> str:
@@ -121,18 +212,14 @@ def _lowest(dtype) -> str:
     return "False" if dtype == np.bool_ else repr(int(np.iinfo(dtype).min))
 
 
-REDUCTIONS = {
-    "reduce_sum": (lambda dtype: "0", lambda acc, x: f"{acc} += {x}"),
-    "reduce_prod": (lambda dtype: "1", lambda acc, x: f"{acc} *= {x}"),
-    "reduce_max": (_lowest, lambda acc, x: f"{acc} = np.maximum({acc}, {x})"),
-}
-
-
-def reduction_init(name, dtype) -> str:
-    return REDUCTIONS[name][0](np.dtype(dtype))
-
+LOWERINGS.update({
+    P.reduce_sum_p: Accumulate(lambda dtype: "0", lambda acc, x: f"{acc} += {x}"),
+    P.reduce_prod_p: Accumulate(lambda dtype: "1", lambda acc, x: f"{acc} *= {x}"),
+    P.reduce_max_p: Accumulate(_lowest, lambda acc, x: f"{acc} = np.maximum({acc}, {x})"),
+})
 
 # ------------------------------------------------------------ statements
+
 
 def at(name, indices) -> str:
     """``name[i, j]``, or ``name`` itself for a 0-d value."""
@@ -157,8 +244,57 @@ def _dot(out, a, b):
     return [f"{out} = np.dot({a}, {b})"]
 
 
+def _per_matrix(out, body, *stacks):
+    """``body(out_i, *operand_i)`` -- one statement per matrix i -- looped
+    over stacks with any number of batch axes, flattened to one: operands
+    are reshaped to (count, n, m) (contiguous copies where they are views)."""
+    count = int(np.prod(out.shape[:-2], dtype=np.int64))
+    s = _suffix(out)
+    flat = [f"m{k}_{s}" for k in range(len(stacks))]
+    lines = [f"{m} = np.ascontiguousarray({x}).reshape({(count,) + x.shape[-2:]!r})"
+             for m, x in zip(flat, stacks)]
+    lines.append(f"o_{s} = np.empty({(count,) + out.shape[-2:]!r}, {dtype_name(out.dtype)})")
+    lines += nest((count,), [body(f"o_{s}[i0]", *(f"{m}[i0]" for m in flat))])
+    return lines + [f"{out} = o_{s}.reshape({out.shape!r})"]
+
+
 def _matmul(out, a, b):
-    return [_empty(out)] + nest(out.shape[:1], [f"{out}[i0] = np.dot({a}[i0], {b}[i0])"])
+    return _per_matrix(out, lambda o, x, y: f"{o} = np.dot({x}, {y})", a, b)
+
+
+def _linalg(fn):
+    def template(out, *xs):
+        if len(xs[0].shape) == 2:
+            return [f"{out} = np.linalg.{fn}({', '.join(xs)})"]
+        return _per_matrix(out, lambda o, *ms: f"{o} = np.linalg.{fn}({', '.join(ms)})", *xs)
+    return template
+
+
+def _per_determinant(out, a, body, per_matrix):
+    """``body`` lines (indexing ``m_<s>[i0]`` and ``o_<s>[i0]``) once per
+    matrix of the stack ``a``; each matrix gives ``per_matrix`` numbers."""
+    s = _suffix(out)
+    count = int(np.prod(a.shape[:-2], dtype=np.int64))
+    return ([f"m_{s} = np.ascontiguousarray({a}).reshape({(count,) + a.shape[-2:]!r})",
+             f"o_{s} = np.empty({(count,) + per_matrix!r}, {dtype_name(out.dtype)})"]
+            + nest((count,), body) + [f"{out} = o_{s}.reshape({out.shape!r})"])
+
+
+def _det(out, a):
+    if not out.shape:
+        return [f"{out} = np.linalg.det({a})"]
+    s = _suffix(out)
+    return _per_determinant(out, a, [f"o_{s}[i0] = np.linalg.det(m_{s}[i0])"], ())
+
+
+def _slogdet(out, a):
+    s = _suffix(out)
+    if out.shape == (2,):
+        return [f"sign_{s}, logabsdet_{s} = np.linalg.slogdet({a})", _empty(out),
+                f"{out}[0] = sign_{s}", f"{out}[1] = logabsdet_{s}"]
+    body = [f"sign_{s}, logabsdet_{s} = np.linalg.slogdet(m_{s}[i0])",
+            f"o_{s}[i0, 0] = sign_{s}", f"o_{s}[i0, 1] = logabsdet_{s}"]
+    return _per_determinant(out, a, body, (2,))
 
 
 def _reshape(out, x, shape):
@@ -220,10 +356,10 @@ def _scan(init, update):
         acc = f"acc_{_suffix(out)}"
         others = [d for d in range(x.ndim) if d != axis]
         n = x.shape[axis]
-        order = [f"range({n - 1}, -1, -1)" if reverse else f"range({n})"]
+        order = f"range({n - 1}, -1, -1)" if reverse else f"range({n})"
         # loop index i<d> always indexes axis d, whatever the loop order
         index = [f"i{d}" for d in range(x.ndim)]
-        scan = [f"for i{axis} in {order[0]}:",
+        scan = [f"for i{axis} in {order}:",
                 f"    {update(acc, at(x, index))}",
                 f"    {at(out, index)} = {acc}"]
         body = [f"{acc} = {dtype_name(out.dtype)}({init})"] + scan
@@ -251,43 +387,37 @@ def _argmax(out, x, axis):
     return head + loops + ["    " * len(others) + line for line in body]
 
 
-def _slogdet(out, a):
-    s = _suffix(out)
-    return [f"sign_{s}, logabsdet_{s} = np.linalg.slogdet({a})", _empty(out),
-            f"{out}[0] = sign_{s}", f"{out}[1] = logabsdet_{s}"]
+def _concatenate(out, *xs, axis):
+    return [f"{out} = np.concatenate(({', '.join(xs)},), axis={axis})"]
 
 
-def _linalg(fn):
-    return lambda out, *xs: [f"{out} = np.linalg.{fn}({', '.join(xs)})"]
+LOWERINGS.update({
+    P.dot_p: Statement(_dot),
+    P.matmul_p: Statement(_matmul),
+    P.reshape_p: Statement(_reshape, view=True, contiguous_operand=True),
+    P.transpose_p: Statement(_transpose, view=True),
+    P.getitem_p: Statement(_getitem, view=True),
+    P.cumsum_p: Statement(_scan("0", lambda acc, x: f"{acc} += {x}")),
+    P.cumprod_p: Statement(_scan("1", lambda acc, x: f"{acc} *= {x}")),
+    P.argmax_p: Statement(_argmax),
+    P.solve_p: Statement(_linalg("solve")),
+    P.inv_p: Statement(_linalg("inv")),
+    P.det_p: Statement(_det),
+    P.slogdet_p: Statement(_slogdet),
+    P.cholesky_p: Statement(_linalg("cholesky")),
+    P.guard_p: Statement(_guard),
+
+    # the variadic families: one template for the primitive of every arity
+    P.take_p: Statement(_take),
+    P.add_at_p: Statement(_add_at),
+    P.concatenate_p: Statement(_concatenate),
+})
 
 
-STATEMENTS = {
-    "dot": _dot,
-    "matmul": _matmul,
-    "reshape": _reshape,
-    "transpose": _transpose,
-    "getitem": _getitem,
-    "take": _take,
-    "add_at": _add_at,
-    "concatenate": lambda out, *xs, axis: [f"{out} = np.concatenate(({', '.join(xs)},), axis={axis})"],
-    "cumsum": _scan("0", lambda acc, x: f"{acc} += {x}"),
-    "cumprod": _scan("1", lambda acc, x: f"{acc} *= {x}"),
-    "argmax": _argmax,
-    "solve": _linalg("solve"),
-    "inv": _linalg("inv"),
-    "det": _linalg("det"),
-    "slogdet": _slogdet,
-    "cholesky": _linalg("cholesky"),
-    "guard": _guard,
-    # the output is the user's fwd result, already computed
-    "custom_vjp_call": lambda out, value, *rest, **params: [f"{out} = {value}"],
-}
-
-# Statements whose result is a view of an operand, not a new array.
-VIEWS = {"reshape", "transpose", "getitem", "custom_vjp_call"}
-# Statements that need a C-contiguous operand.
-NEEDS_CONTIGUOUS = {"reshape"}
-
-
-def lowered_names() -> set:
-    return set(ELEMENTWISE) | set(REDUCTIONS) | set(STATEMENTS)
+def lowering_of(prim):
+    """The lowering of ``prim`` (None for a primitive that forwards an
+    operand); KeyError when it has none."""
+    if prim.forwards is not None:
+        return None
+    found = LOWERINGS.get(prim)
+    return found if found is not None else LOWERINGS[prim.family]

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Lit
+from ..ir import Graph, reader
 
 
-def evaluate(graph: Graph, *args) -> list:
-    env = dict(zip(graph.inputs, args))
-
-    def read(a):
-        return a.val if isinstance(a, Lit) else env[a]
-
+def evaluate_ops(ops, env: dict) -> dict:
+    """``env`` extended with the value of every op's output (Var -> value)."""
+    env = dict(env)
+    read = reader(env)
     with np.errstate(all="ignore"):
-        for op in graph.ops:
+        for op in ops:
             out = op.primitive.impl(*map(read, op.inputs), **op.params)
             for v in op.outputs:
                 env[v] = np.asarray(out, v.dtype)[()]
+    return env
+
+
+def evaluate(graph: Graph, *args) -> list:
+    read = reader(evaluate_ops(graph.ops, dict(zip(graph.inputs, args))))
     return [read(o) for o in graph.outputs]

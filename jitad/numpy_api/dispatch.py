@@ -12,6 +12,7 @@ import operator
 import numpy as np
 
 from .. import primitives as P
+from ..state import is_tracer
 
 FUNCTIONS: dict = {}
 UFUNCS: dict = {}
@@ -66,8 +67,7 @@ def ndim_of(x) -> int:
     return len(shape_of(x))
 
 
-def is_traced(x) -> bool:
-    return hasattr(x, "_var")
+is_traced = is_tracer
 
 
 def normalise_axis(axis, ndim, name="axis") -> int:

@@ -32,14 +32,6 @@ def power(a, b):
     return P.pow(a, b)
 
 
-def _unary(prim):
-    return lambda x: prim.bind(x)
-
-
-def _binary(prim):
-    return lambda a, b: prim.bind(a, b)
-
-
 def fmax(a, b):
     """maximum that ignores a NaN: the NaN operand is replaced by the other
     one first, so a tie hands the whole derivative to the non-NaN operand."""
@@ -89,28 +81,27 @@ bitwise_or = _boolean_only("bitwise_or", logical_or)
 bitwise_xor = _boolean_only("bitwise_xor", logical_xor)
 invert = _boolean_only("invert", logical_not)
 
+def _ufunc_of(prim):
+    def apply(*xs):
+        return prim.bind(*xs)
+    return apply
+
+
+# A primitive whose block names a NumPy ufunc (``numpy=``) is that ufunc; the
+# entries after it are the ufuncs that need more than one primitive.
+UFUNCS.update((prim.numpy, _ufunc_of(prim)) for prim in P.PRIMITIVES
+              if prim.kind == "elementwise" and isinstance(prim.numpy, np.ufunc))
 UFUNCS.update({
-    np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide,
-    np.power: power, np.negative: negative, np.positive: lambda x: x,
-    np.floor_divide: floor_divide, np.remainder: remainder,
+    np.power: power, np.positive: lambda x: x,
     np.float_power: lambda a, b: P.pow(P.convert(a, np.float64), b),
     np.square: lambda x: P.integer_pow(x, 2), np.reciprocal: lambda x: P.div(1.0, x),
-    np.absolute: _unary(P.abs_p), np.fabs: _unary(P.abs_p), np.sign: _unary(P.sign_p),
-    np.maximum: _binary(P.max_p), np.minimum: _binary(P.min_p), np.fmax: fmax, np.fmin: fmin,
-    np.arctan2: _binary(P.arctan2_p), np.hypot: _binary(P.hypot_p),
-    np.logaddexp: _binary(P.logaddexp_p), np.logaddexp2: logaddexp2,
+    np.fabs: UFUNCS[np.absolute], np.fmax: fmax, np.fmin: fmin, np.logaddexp2: logaddexp2,
     np.deg2rad: lambda x: P.mul(x, np.pi / 180), np.rad2deg: lambda x: P.mul(x, 180 / np.pi),
-    np.greater: _binary(P.gt_p), np.greater_equal: _binary(P.ge_p),
-    np.less: _binary(P.lt_p), np.less_equal: _binary(P.le_p),
-    np.equal: _binary(P.eq_p), np.not_equal: _binary(P.ne_p),
     np.logical_and: logical_and, np.logical_or: logical_or, np.logical_xor: logical_xor,
     np.logical_not: logical_not, np.isnan: isnan, np.isinf: isinf, np.isfinite: isfinite,
     np.bitwise_and: bitwise_and, np.bitwise_or: bitwise_or, np.bitwise_xor: bitwise_xor,
     np.invert: invert,
 })
-for _name in ("sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh exp "
-              "exp2 expm1 log log2 log10 log1p sqrt cbrt floor ceil rint trunc").split():
-    UFUNCS[getattr(np, _name)] = _unary(P.PRIMITIVES[_name])
 UFUNCS[np.radians], UFUNCS[np.degrees] = UFUNCS[np.deg2rad], UFUNCS[np.rad2deg]
 
 

@@ -87,9 +87,7 @@ def _is_array(e) -> bool:
 def _basic(x, entries):
     """Integers, slices and None: one getitem, then a reshape for the None axes."""
     basic = tuple(e for e in entries if e is not None)
-    norm = P.BasicIndex.normalise(basic, shape_of(x))
-    result = x if all(e == (0, n, 1) for e, n in zip(norm.entries, shape_of(x))) \
-        else P.getitem(x, norm)
+    result = P.getitem(x, P.BasicIndex.normalise(basic, shape_of(x)))
     if len(basic) == len(entries):
         return result
     out_shape, kept = [], iter(shape_of(result))

@@ -67,9 +67,7 @@ def matmul(a, b):
         out = P.reshape(_dot2(a, cols), (n,) + batch + (m,))
         out = P.transpose(out, tuple(range(1, nb + 1)) + (0, nb + 1))
     else:
-        a3 = P.reshape(P.broadcast_to(a, batch + (n, k)), (_size(batch), n, k))
-        b3 = P.reshape(P.broadcast_to(b, batch + (k, m)), (_size(batch), k, m))
-        out = P.reshape(_in_float(P.matmul, a3, b3), batch + (n, m))
+        out = _in_float(P.matmul, P.broadcast_to(a, batch + (n, k)), P.broadcast_to(b, batch + (k, m)))
     shape = shape_of(out)
     if vector_a:
         shape = shape[:-2] + shape[-1:]
@@ -299,45 +297,60 @@ def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe
 
 # ----------------------------------------------------------- np.linalg
 
-def _matrix(name, a):
-    if ndim_of(a) != 2:
-        raise TypeError(f"np.linalg.{name} of an array of shape {shape_of(a)}: jitad supports "
-                        "one square matrix (2-d); for a batch, loop over it in Python")
-    return as_dtype(a, float_dtype(a))
+def _matrices(name, *xs):
+    """Stacks of matrices in their common floating dtype, batch axes broadcast."""
+    for x in xs:
+        if ndim_of(x) < 2:
+            raise ValueError(f"np.linalg.{name}: expected (a stack of) matrices, got an array "
+                             f"of shape {shape_of(x)}")
+    dtype = float_dtype(*xs)
+    batch = np.broadcast_shapes(*(shape_of(x)[:-2] for x in xs))
+    return [P.broadcast_to(as_dtype(x, dtype), batch + shape_of(x)[-2:]) for x in xs]
 
 
 @implements(np.linalg.solve)
 def solve(a, b):
-    a = _matrix("solve", a)
-    dtype = float_dtype(a, b)
-    return P.solve(as_dtype(a, dtype), as_dtype(b, dtype))
+    """NumPy 2's rule: ``b`` is a vector only when it is 1-d."""
+    if ndim_of(b) == 1:
+        (a,) = _matrices("solve", a)
+        b = P.reshape(as_dtype(b, float_dtype(a, b)), shape_of(b) + (1,))
+        a = as_dtype(a, float_dtype(a, b))
+        x = P.solve(a, P.broadcast_to(b, shape_of(a)[:-2] + shape_of(b)))
+        return P.reshape(x, shape_of(x)[:-1])
+    a, b = _matrices("solve", a, b)
+    return P.solve(a, b)
 
 
 @implements(np.linalg.inv)
 def inv(a):
-    return P.inv(_matrix("inv", a))
+    return P.inv(*_matrices("inv", a))
 
 
 @implements(np.linalg.det)
 def det(a):
     """The gradient det(A) A^-T needs A invertible."""
-    return P.det_p.bind(_matrix("det", a))
+    return P.det_p.bind(*_matrices("det", a))
+
+
+def _last(x, k):
+    nd = ndim_of(x)
+    return P.getitem(x, P.BasicIndex.normalise((slice(None),) * (nd - 1) + (k,), shape_of(x)))
 
 
 @implements(np.linalg.slogdet)
 def slogdet(a):
     """(sign, log|det A|) as NumPy's named tuple; log|det A| has gradient A^-T."""
-    both = P.slogdet_p.bind(_matrix("slogdet", a))
-    return SlogdetResult(P.getitem(both, P.BasicIndex((0,))), P.getitem(both, P.BasicIndex((1,))))
+    both = P.slogdet_p.bind(*_matrices("slogdet", a))
+    return SlogdetResult(_last(both, 0), _last(both, 1))
 
 
 @implements(np.linalg.cholesky)
 def cholesky(a, /, *, upper=False):
     """Reads one triangle of A only, as NumPy does (the lower one; the upper
     one with ``upper=True``), so its gradient lives on that triangle."""
-    a = _matrix("cholesky", a)
+    (a,) = _matrices("cholesky", a)
     if upper:
-        return P.transpose(P.cholesky_p.bind(P.transpose(a, (1, 0))), (1, 0))
+        return P.swap_last(P.cholesky_p.bind(P.swap_last(a)))
     return P.cholesky_p.bind(a)
 
 

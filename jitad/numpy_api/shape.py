@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import primitives as P
-from .dispatch import (as_dtype, dtype_of, implements, moveaxis_perm, ndim_of,
+from .dispatch import (as_dtype, dtype_of, implements, is_traced, moveaxis_perm, ndim_of,
                        normalise_axis, shape_of)
 
 
@@ -299,7 +299,7 @@ def size(a, axis=None):
 
 @implements(np.result_type)
 def result_type(*arrays_and_dtypes):
-    return np.result_type(*(dtype_of(a) if hasattr(a, "_var") else a for a in arrays_and_dtypes))
+    return np.result_type(*(dtype_of(a) if is_traced(a) else a for a in arrays_and_dtypes))
 
 
 # --------------------------------------------------------------- creation
@@ -319,6 +319,6 @@ ones_like = implements(np.ones_like)(_like(1))
 def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None, *, device=None):
     shape = shape_of(a) if shape is None else ((shape,) if isinstance(shape, int) else tuple(shape))
     dtype = np.dtype(dtype) if dtype is not None else dtype_of(a)
-    if hasattr(fill_value, "_var"):
+    if is_traced(fill_value):
         return P.broadcast_to(as_dtype(fill_value, dtype), shape)
     return P.full_like_shape(shape, dtype, fill_value)

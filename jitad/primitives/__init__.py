@@ -4,17 +4,19 @@ Each primitive is one block in its family's module -- ``basic`` (elementwise
 arithmetic and functions, comparisons, select, broadcasting, reshape,
 transpose, sum, max), ``reductions`` (prod, cumsum, cumprod, argmax),
 ``indexing`` (basic indexing, gathers, scatters, concatenate), ``linalg``
-(matrix products and ``np.linalg``), ``control`` (guards, custom rules) --
-with its NumPy reference ``impl``, its shape/dtype rule and one tangent and
-one adjoint rule per input (see ``core``). The lowering of each primitive to
-numba source lives in ``jitad.backend.lowering``; ``tests/test_primitives.py``
-asserts both exist.
+(matrix products and ``np.linalg``), ``control`` (guards) -- holding
+everything every stage needs (``core.Primitive``): its NumPy reference
+``impl``, shape/dtype rule, tangent, adjoint and batching rules, kind, and
+the NumPy function it implements. Every later table is keyed by the
+``Primitive`` object; the only other place a primitive appears is its
+lowering template in ``jitad.backend.lowering``. ``tests/test_completeness.py``
+walks ``PRIMITIVES`` and fails when any rule or lowering is missing.
 
 Everything is re-exported here: ``from jitad import primitives as P`` then
 ``P.sin_p``, ``P.mul``, ``P.PRIMITIVES``.
 
 >>> from jitad import primitives as P
->>> float(P.mul(2.0, 3.0)), P.PRIMITIVES["sin"] is P.sin_p
+>>> float(P.mul(2.0, 3.0)), P.sin_p in P.PRIMITIVES
 (6.0, True)
 """
 from .basic import *  # noqa: F401,F403

@@ -11,17 +11,49 @@ import numpy as np
 
 from .core import Primitive, elementwise_shape, kept_dims, reduced_shape, shape_of
 
+# ------------------------------------------------------------ batching rules
+
+
+def batch_elementwise(prim, args, batched, k, **params):
+    """Broadcasting carries the batch: each batched operand (k, *s) is lifted
+    to (k, 1, .., 1, *s) of the output's rank plus one; the others broadcast
+    against its trailing axes as they are."""
+    rank = max(len(shape_of(a)) - b for a, b in zip(args, batched))
+    lifted = []
+    for a, b in zip(args, batched):
+        if b and len(shape_of(a)) < rank + 1:
+            shape = shape_of(a)
+            a = reshape(a, shape[:1] + (1,) * (rank + 1 - len(shape)) + shape[1:])
+        lifted.append(a)
+    return prim.bind(*lifted, **params)
+
+
+def shifted(axes) -> tuple:
+    """Axes of one direction as axes of the batch (the batch axis is 0)."""
+    return tuple(a + 1 for a in axes)
+
+
+def batch_reduction(prim, args, batched, k, axes):
+    return prim.bind(args[0], axes=shifted(axes))
+
+
 # ------------------------------------------------- rule helpers and functions
+
+
+def _implements(impl, kw):
+    """A primitive whose impl is a NumPy ufunc implements that ufunc."""
+    kw.setdefault("numpy", impl if isinstance(impl, np.ufunc) else None)
+    return kw
 
 
 def elementwise_unary(name, impl, deriv, **kw):
     """f(x) with f'(x) = deriv(y, x): tangent x_dot*f', adjoint y_bar*f'.
     ``deriv=None``: the derivative is zero almost everywhere (sign, floor)."""
+    _implements(impl, kw)
     return Primitive(
-        name, impl, elementwise_shape(impl),
+        name, impl, elementwise_shape(impl), kind="elementwise", batch=batch_elementwise,
         jvps=[None if deriv is None else (lambda t, y, x: safe_mul(t, deriv(y, x)))],
-        vjps=[None if deriv is None else (lambda g, y, x: safe_mul(g, deriv(y, x)))],
-        elementwise=True, **kw)
+        vjps=[None if deriv is None else (lambda g, y, x: safe_mul(g, deriv(y, x)))], **kw)
 
 
 def elementwise_binary(name, impl, d_a, d_b, **kw):
@@ -32,14 +64,16 @@ def elementwise_binary(name, impl, d_a, d_b, **kw):
         return (lambda t, y, a, b: safe_mul(t, d(y, a, b)),
                 lambda g, y, a, b: safe_mul(g, d(y, a, b)))
     (jvp_a, vjp_a), (jvp_b, vjp_b) = rules(d_a), rules(d_b)
-    return Primitive(name, impl, elementwise_shape(impl), jvps=[jvp_a, jvp_b],
-                     vjps=[vjp_a, vjp_b], elementwise=True, **kw)
+    _implements(impl, kw)
+    return Primitive(name, impl, elementwise_shape(impl), kind="elementwise",
+                     batch=batch_elementwise, jvps=[jvp_a, jvp_b], vjps=[vjp_a, vjp_b], **kw)
 
 
 def comparison(name, impl, infix):
     """A mask-producing op: no derivative in any input."""
-    return Primitive(name, impl, elementwise_shape(impl), jvps=[None, None],
-                     vjps=[None, None], infix=infix, elementwise=True)
+    return Primitive(name, impl, elementwise_shape(impl), kind="elementwise",
+                     batch=batch_elementwise, jvps=[None, None], vjps=[None, None],
+                     infix=infix, numpy=impl)
 
 
 def neg(x): return neg_p.bind(x)
@@ -69,24 +103,14 @@ def broadcast_in_dim(x, shape, dims): return broadcast_in_dim_p.bind(x, shape=tu
 def reduce_max(x, axes): return reduce_max_p.bind(x, axes=tuple(axes))
 
 
-def reshape(x, shape):
-    return x if shape_of(x) == tuple(shape) else reshape_p.bind(x, shape=tuple(shape))
-
-
-def transpose(x, perm):
-    return x if tuple(perm) == tuple(range(len(perm))) else transpose_p.bind(x, perm=tuple(perm))
-
-
-def reduce_sum(x, axes):
-    return reduce_sum_p.bind(x, axes=tuple(axes)) if len(axes) else x
+def reshape(x, shape): return reshape_p.bind(x, shape=tuple(shape))
+def transpose(x, perm): return transpose_p.bind(x, perm=tuple(perm))
+def reduce_sum(x, axes): return reduce_sum_p.bind(x, axes=tuple(axes))
 
 
 def broadcast_to(x, shape):
     """NumPy-style broadcast (right-aligned) as a broadcast_in_dim."""
-    shape = tuple(shape)
-    ndim = len(shape_of(x))
-    if shape_of(x) == shape:
-        return x
+    shape, ndim = tuple(shape), len(shape_of(x))
     return broadcast_in_dim(x, shape, range(len(shape) - ndim, len(shape)))
 
 
@@ -108,19 +132,19 @@ def swap_last(x):
 
 # ----------------------------------------------------------------- arithmetic
 
-neg_p = Primitive("neg", np.negative, elementwise_shape(np.negative),
-                  jvps=[lambda t, y, x: neg(t)], vjps=[lambda g, y, x: neg(g)],
-                  infix="-", elementwise=True)
+neg_p = Primitive("neg", np.negative, elementwise_shape(np.negative), kind="elementwise",
+                  batch=batch_elementwise, numpy=np.negative,
+                  jvps=[lambda t, y, x: neg(t)], vjps=[lambda g, y, x: neg(g)], infix="-")
 
-add_p = Primitive("add", np.add, elementwise_shape(np.add),
+add_p = Primitive("add", np.add, elementwise_shape(np.add), kind="elementwise",
+                  batch=batch_elementwise, numpy=np.add,
                   jvps=[lambda t, y, a, b: t, lambda t, y, a, b: t],
-                  vjps=[lambda g, y, a, b: g, lambda g, y, a, b: g],
-                  infix="+", elementwise=True)
+                  vjps=[lambda g, y, a, b: g, lambda g, y, a, b: g], infix="+")
 
-sub_p = Primitive("sub", np.subtract, elementwise_shape(np.subtract),
+sub_p = Primitive("sub", np.subtract, elementwise_shape(np.subtract), kind="elementwise",
+                  batch=batch_elementwise, numpy=np.subtract,
                   jvps=[lambda t, y, a, b: t, lambda t, y, a, b: neg(t)],
-                  vjps=[lambda g, y, a, b: g, lambda g, y, a, b: neg(g)],
-                  infix="-", elementwise=True)
+                  vjps=[lambda g, y, a, b: g, lambda g, y, a, b: neg(g)], infix="-")
 
 mul_p = elementwise_binary("mul", np.multiply, lambda y, a, b: b, lambda y, a, b: a, infix="*")
 
@@ -139,10 +163,10 @@ def _safe_mul_impl(a, b):
 # undefined local derivative is zero, not NaN: this is what makes the gradient
 # of np.where(x > 0, np.sqrt(x), 0.0) zero, not NaN, at x < 0.
 safe_mul_p = Primitive(
-    "safe_mul", _safe_mul_impl, elementwise_shape(np.multiply),
+    "safe_mul", _safe_mul_impl, elementwise_shape(np.multiply), kind="elementwise",
+    batch=batch_elementwise, infix="*",
     jvps=[lambda t, y, a, b: safe_mul(t, b), lambda t, y, a, b: safe_mul(a, t)],
-    vjps=[lambda g, y, a, b: safe_mul(g, b), lambda g, y, a, b: safe_mul(a, g)],
-    elementwise=True)
+    vjps=[lambda g, y, a, b: safe_mul(g, b), lambda g, y, a, b: safe_mul(a, g)])
 
 
 def _integer_pow_deriv(y, x, n):
@@ -156,10 +180,11 @@ def _integer_pow_impl(x, n):
 
 
 integer_pow_p = Primitive(
-    "integer_pow", _integer_pow_impl, elementwise_shape(_integer_pow_impl),
+    "integer_pow", _integer_pow_impl, elementwise_shape(_integer_pow_impl), kind="elementwise",
+    batch=batch_elementwise,
     jvps=[lambda t, y, x, n: safe_mul(t, _integer_pow_deriv(y, x, n))],
     vjps=[lambda g, y, x, n: safe_mul(g, _integer_pow_deriv(y, x, n))],
-    fmt=lambda x, n: f"{x} ** {n}", elementwise=True)
+    fmt=lambda x, n: f"{x} ** {n}")
 
 pow_p = elementwise_binary("pow", np.power,
                            lambda y, a, b: mul(b, pow(a, sub(b, 1.0))),
@@ -241,12 +266,13 @@ def _convert_impl(x, dtype):
 
 
 convert_p = Primitive(
-    "convert", _convert_impl, lambda x, dtype: (x.shape, dtype),
-    jvps=[lambda t, y, x, dtype: convert(t, dtype)],
-    vjps=[lambda g, y, x, dtype: convert(g, x.dtype)], elementwise=True)
+    "convert", _convert_impl, lambda x, dtype: (x.shape, dtype), kind="elementwise",
+    batch=batch_elementwise, jvps=[lambda t, y, x, dtype: convert(t, dtype)],
+    vjps=[lambda g, y, x, dtype: convert(g, x.dtype)])
 
 stop_gradient_p = Primitive("stop_gradient", lambda x: x, lambda x: (x.shape, x.dtype),
-                            jvps=[None], vjps=[None], elementwise=True)
+                            kind="elementwise", batch=batch_elementwise, jvps=[None],
+                            vjps=[None], forwards=0)
 
 # ----------------------------------------------------- comparisons and where
 
@@ -269,7 +295,7 @@ select_p = Primitive(
     "select", np.where, _select_shape,
     jvps=[None, lambda t, y, c, a, b: select(c, t, 0.0), lambda t, y, c, a, b: select(c, 0.0, t)],
     vjps=[None, lambda g, y, c, a, b: select(c, g, 0.0), lambda g, y, c, a, b: select(c, 0.0, g)],
-    fmt=lambda c, a, b: f"where({c}, {a}, {b})", elementwise=True)
+    kind="elementwise", batch=batch_elementwise, fmt=lambda c, a, b: f"where({c}, {a}, {b})")
 
 # ------------------------------------------------------------- broadcasting
 
@@ -296,10 +322,11 @@ def _unbroadcast_in_dim(g, x, shape, dims):
 
 
 broadcast_in_dim_p = Primitive(
-    "broadcast_in_dim", _broadcast_in_dim_impl, _broadcast_in_dim_shape,
+    "broadcast_in_dim", _broadcast_in_dim_impl, _broadcast_in_dim_shape, kind="structural",
     jvps=[lambda t, y, x, shape, dims: broadcast_in_dim(t, shape, dims)],
     vjps=[lambda g, y, x, shape, dims: _unbroadcast_in_dim(g, x, shape, dims)],
-    elementwise=True)
+    batch=lambda prim, args, batched, k, shape, dims: broadcast_in_dim(
+        args[0], (k,) + shape, (0,) + shifted(dims)))
 
 # ------------------------------------------------------ reshape, transpose
 
@@ -310,22 +337,25 @@ def _reshape_shape(x, shape):
     return shape, x.dtype
 
 
-reshape_p = Primitive("reshape", lambda x, shape: np.reshape(x, shape), _reshape_shape,
-                      jvps=[lambda t, y, x, shape: reshape(t, shape)],
-                      vjps=[lambda g, y, x, shape: reshape(g, x.shape)])
+reshape_p = Primitive(
+    "reshape", lambda x, shape: np.reshape(x, shape), _reshape_shape, kind="structural",
+    jvps=[lambda t, y, x, shape: reshape(t, shape)],
+    vjps=[lambda g, y, x, shape: reshape(g, x.shape)],
+    batch=lambda prim, args, batched, k, shape: reshape(args[0], (k,) + shape))
 
 transpose_p = Primitive(
     "transpose", lambda x, perm: np.transpose(x, perm),
-    lambda x, perm: (tuple(x.shape[p] for p in perm), x.dtype),
+    lambda x, perm: (tuple(x.shape[p] for p in perm), x.dtype), kind="structural",
     jvps=[lambda t, y, x, perm: transpose(t, perm)],
-    vjps=[lambda g, y, x, perm: transpose(g, np.argsort(perm).tolist())])
+    vjps=[lambda g, y, x, perm: transpose(g, np.argsort(perm).tolist())],
+    batch=lambda prim, args, batched, k, perm: transpose(args[0], (0,) + shifted(perm)))
 
 # ----------------------------------------------------------- sum and max
 
 reduce_sum_p = Primitive(
     "reduce_sum", lambda x, axes: np.sum(x, axis=axes),
-    lambda x, axes: (reduced_shape(x.shape, axes), x.dtype),
-    jvps=[lambda t, y, x, axes: reduce_sum(t, axes)],
+    lambda x, axes: (reduced_shape(x.shape, axes), x.dtype), kind="reduction",
+    batch=batch_reduction, jvps=[lambda t, y, x, axes: reduce_sum(t, axes)],
     vjps=[lambda g, y, x, axes: broadcast_in_dim(g, x.shape, kept_dims(x.ndim, axes))])
 
 
@@ -339,7 +369,8 @@ def _max_share(y, x, axes):
 
 reduce_max_p = Primitive(
     "reduce_max", lambda x, axes: np.max(x, axis=axes),
-    lambda x, axes: (reduced_shape(x.shape, axes), x.dtype),
+    lambda x, axes: (reduced_shape(x.shape, axes), x.dtype), kind="reduction",
+    batch=batch_reduction,
     jvps=[lambda t, y, x, axes: reduce_sum(mul(t, _max_share(y, x, axes)), axes)],
     vjps=[lambda g, y, x, axes: mul(broadcast_in_dim(g, x.shape, kept_dims(x.ndim, axes)),
                                     _max_share(y, x, axes))])

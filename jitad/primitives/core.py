@@ -19,44 +19,78 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..state import active_builders, is_tracer
+
+
+KINDS = ("elementwise", "reduction", "structural", "linalg", "effect")
+
 
 class Primitive:
-    """A primitive operation: name, impl, shape rule, per-input jvp/vjp rules.
+    """A primitive operation, defined once with everything every stage needs.
+
+    - ``impl(*inputs, **params)``: the NumPy reference (tracing evaluates it on
+      concrete values; the reference interpreter runs it).
+    - ``shape_rule(*atoms, **params) -> (shape, dtype)`` of the output.
+    - ``jvps``/``vjps``: one tangent and one adjoint rule per positional input,
+      ``rule(g, y, *inputs, **params)`` (``None``: not differentiable there).
+    - ``batch(prim, args, batched, k, **params)``: the primitive applied to
+      operands of which ``batched[i]`` carry a leading axis of length ``k``;
+      the result carries it too. Jacobians and ``vmap`` are built from these.
+    - ``kind``: one of ``KINDS``. ``elementwise`` means NumPy broadcasting, one
+      output element from the operands' elements at the same position (the
+      backend fuses these into loops, the interpreter runs them on scalars);
+      ``reduction``, ``structural`` (shapes, indexing), ``linalg``; ``effect``
+      has no output and is never removed (guards).
+    - ``numpy``: the NumPy ufunc or function it implements, when it is one of
+      them with the same arguments (the NumPy layer registers it from here).
+    - ``forwards``: the index of the operand the output *is* at run time
+      (``stop_gradient``, ``custom_vjp_call``): the backend lowers it as that
+      operand, with no template.
 
     >>> from jitad.primitives import sin_p
-    >>> sin_p.bind(0.0)   # concrete inputs: evaluated with the NumPy impl
-    np.float64(0.0)
+    >>> sin_p.bind(0.0), sin_p.kind, sin_p.numpy
+    (np.float64(0.0), 'elementwise', <ufunc 'sin'>)
     """
 
-    def __init__(self, name, impl, shape_rule, *, jvps, vjps, infix=None, fmt=None,
-                 elementwise=False, effect=False):
+    def __init__(self, name, impl, shape_rule, *, kind, jvps, vjps, batch, numpy=None,
+                 forwards=None, infix=None, fmt=None):
+        if kind not in KINDS:
+            raise ValueError(f"primitive {name}: kind {kind!r} is not one of {KINDS}")
         self.name = name
-        self.fmt = fmt
         self.impl = impl
         self.shape_rule = shape_rule
+        self.kind = kind
         self.jvps = tuple(jvps)
         self.vjps = tuple(vjps)
+        self.batch = batch
+        self.numpy = numpy
+        self.forwards = forwards
+        self.family = None  # the Variadic it belongs to, if any
         self.infix = infix
-        self.elementwise = elementwise
-        self.effect = effect  # kept by dead-code elimination (guards)
-        PRIMITIVES[name] = self
+        self.fmt = fmt
+        PRIMITIVES.append(self)
+
+    @property
+    def effect(self) -> bool:
+        """Kept by dead-code elimination, no outputs (guards)."""
+        return self.kind == "effect"
 
     def bind(self, *args, **params):
-        """Apply the primitive: recorded if any argument is a tracer, else
-        evaluated (which is how rules constant-fold on literal inputs)."""
+        """Apply the primitive: recorded by the innermost builder of its tracer
+        operands, or by this thread's active builder when there is one (so an
+        op on constants inside a trace is recorded, and the rewrite pass folds
+        it), else evaluated with the NumPy impl."""
         builder = None
         for a in args:
-            b = getattr(a, "_builder", None)
-            if b is not None and (builder is None or b.level > builder.level):
-                builder = b
+            if is_tracer(a):
+                b = a._builder
+                if builder is None or b.level > builder.level:
+                    builder = b
         if builder is None:
-            value = self.impl(*args, **params)
-            # Constant inputs fold to a value only when it is a scalar: an array
-            # result (a broadcast gradient seed, say) is recorded in the trace
-            # being built, so it becomes a fused loop, not a baked-in constant.
-            if not ACTIVE_BUILDERS or np.ndim(value) == 0:
-                return value
-            builder = ACTIVE_BUILDERS[-1]
+            stack = active_builders()
+            if not stack:
+                return self.impl(*args, **params)
+            builder = stack[-1]
         return builder.apply(self, args, params)
 
     def abstract_eval(self, *atoms, **params):
@@ -76,8 +110,9 @@ class Primitive:
         return f"{self.name}_p"
 
 
-PRIMITIVES: dict[str, Primitive] = {}
-ACTIVE_BUILDERS: list = []  # innermost last; pushed by ``with builder:``
+# Every primitive made so far, in order of definition; the variadic families
+# (below) add one per arity as it is first used.
+PRIMITIVES: list[Primitive] = []
 
 
 class Variadic:
@@ -92,12 +127,14 @@ class Variadic:
 
     def __init__(self, name, make):
         self.name, self.make, self.by_arity = name, make, {}
-        self(2)  # registers the name in PRIMITIVES (the completeness test sees it)
+        self(2)  # one member exists from import on, so the completeness test sees the family
 
     def __call__(self, n: int) -> Primitive:
-        if n not in self.by_arity:
-            self.by_arity[n] = self.make(n)
-        return self.by_arity[n]
+        prim = self.by_arity.get(n)
+        if prim is None:
+            prim = self.by_arity[n] = self.make(n)
+            prim.family = self
+        return prim
 
 
 def _fmt_param(v):
@@ -113,11 +150,11 @@ def _fmt_param(v):
 def shape_of(x) -> tuple:
     """Shape of a tracer or a concrete value (tracers carry it; asking NumPy
     would dispatch back to the tracer)."""
-    return x.shape if hasattr(x, "_var") else np.shape(x)
+    return x._var.shape if is_tracer(x) else np.shape(x)
 
 
 def dtype_of(x) -> np.dtype:
-    return x.dtype if hasattr(x, "_var") else np.result_type(x)
+    return x._var.dtype if is_tracer(x) else np.result_type(x)
 
 
 _WEAK_TYPES = {"b": bool, "i": int, "u": int, "f": float, "c": complex}

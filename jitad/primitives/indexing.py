@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .basic import broadcast_to, transpose
 from .core import BasicIndex, Primitive, Variadic, shape_of
 
 
@@ -44,16 +45,24 @@ def _scatter_add_impl(g, shape, index):
     return out
 
 
+def _batched_index(index, k) -> BasicIndex:
+    return BasicIndex(((0, k, 1),) + index.entries)
+
+
 getitem_p = Primitive(
     "getitem", _index_impl, lambda x, index: (index.result_shape(x.shape), x.dtype),
-    jvps=[lambda t, y, x, index: getitem(t, index)],
+    kind="structural", jvps=[lambda t, y, x, index: getitem(t, index)],
     vjps=[lambda g, y, x, index: scatter_add(g, x.shape, index)],
+    batch=lambda prim, args, batched, k, index: getitem(args[0], _batched_index(index, k)),
     fmt=lambda x, index: f"{x}[{index}]")
 
+# zeros(shape) with g written at a basic index: the adjoint of getitem
 scatter_add_p = Primitive(
     "scatter_add", _scatter_add_impl, lambda g, shape, index: (shape, g.dtype),
-    jvps=[lambda t, y, g, shape, index: scatter_add(t, shape, index)],
-    vjps=[lambda h, y, g, shape, index: getitem(h, index)])
+    kind="structural", jvps=[lambda t, y, g, shape, index: scatter_add(t, shape, index)],
+    vjps=[lambda h, y, g, shape, index: getitem(h, index)],
+    batch=lambda prim, args, batched, k, shape, index: scatter_add(
+        args[0], (k,) + shape, _batched_index(index, k)))
 
 # ----------------------------------------------------------------- gather
 
@@ -90,19 +99,64 @@ def _add_at_shape(g, *indices, shape):
     return tuple(shape), g.dtype
 
 
+def _batch_last(x, n):
+    """(k, a_1..a_n, *rest) -> (a_1..a_n, k, *rest): the batch axis after the
+    n indexed axes, so the gather indexes the same axes as unbatched."""
+    rank = len(shape_of(x))
+    return transpose(x, tuple(range(1, n + 1)) + (0,) + tuple(range(n + 1, rank)))
+
+
+def _batch_first(x, n):
+    """(b_1..b_n, k, *rest) -> (k, b_1..b_n, *rest)."""
+    rank = len(shape_of(x))
+    return transpose(x, (n,) + tuple(range(n)) + tuple(range(n + 1, rank)))
+
+
+def _per_example(indices, flags, k):
+    """Index arrays of which some are batched (``flags``), as arrays of shape
+    (k, *batch) led by the arange that picks each example's own row."""
+    batch = np.broadcast_shapes(*(shape_of(i)[1:] if b else shape_of(i)
+                                  for i, b in zip(indices, flags)))
+    rows = np.arange(k).reshape((k,) + (1,) * len(batch))
+    # right-aligned broadcasting puts a batched index's k on the new axis 0
+    return [np.broadcast_to(rows, (k,) + batch).copy()] + [broadcast_to(i, (k,) + batch)
+                                                            for i in indices]
+
+
+def _take_batch(prim, args, batched, k):
+    """A batched operand with shared indices gathers its transposed view (no
+    index arrays grow); per-example indices gather with a leading arange."""
+    x, *idx = args
+    if not any(batched[1:]):
+        out = take(_batch_last(x, len(idx)), *idx)
+        return _batch_first(out, len(shape_of(idx[0])))
+    x = x if batched[0] else broadcast_to(x, (k,) + shape_of(x))
+    return take(x, *_per_example(idx, batched[1:], k))
+
+
+def _add_at_batch(prim, args, batched, k, shape):
+    g, *idx = args
+    if not any(batched[1:]):
+        n = len(idx)
+        out = add_at(_batch_last(g, len(shape_of(idx[0]))), idx, shape[:n] + (k,) + shape[n:])
+        return _batch_first(out, n)
+    g = g if batched[0] else broadcast_to(g, (k,) + shape_of(g))
+    return add_at(g, _per_example(idx, batched[1:], k), (k,) + shape)
+
+
 def _make_take(k):
     return Primitive(
-        "take", lambda x, *idx: np.asarray(x)[tuple(idx)], _take_shape,
+        "take", lambda x, *idx: np.asarray(x)[tuple(idx)], _take_shape, kind="structural",
         jvps=[lambda t, y, x, *idx: take(t, *idx)] + [None] * k,
         vjps=[lambda g, y, x, *idx: add_at(g, idx, shape_of(x))] + [None] * k,
-        fmt=lambda x, *idx: f"{x}[{', '.join(idx)}]")
+        batch=_take_batch, fmt=lambda x, *idx: f"{x}[{', '.join(idx)}]")
 
 
 def _make_add_at(k):
     return Primitive(
-        "add_at", _add_at_impl, _add_at_shape,
+        "add_at", _add_at_impl, _add_at_shape, kind="structural",
         jvps=[lambda t, y, g, *idx, shape: add_at(t, idx, shape)] + [None] * k,
-        vjps=[lambda h, y, g, *idx, shape: take(h, *idx)] + [None] * k)
+        vjps=[lambda h, y, g, *idx, shape: take(h, *idx)] + [None] * k, batch=_add_at_batch)
 
 
 take_p = Variadic("take", _make_take)
@@ -131,7 +185,13 @@ def _make_concatenate(n):
                 lambda g, y, *xs, axis: getitem(g, piece(k, shape_of(y), xs, axis)))
     jvps, vjps = zip(*(rules(k) for k in range(n)))
     return Primitive("concatenate", lambda *xs, axis: np.concatenate(xs, axis),
-                     _concatenate_shape, jvps=jvps, vjps=vjps)
+                     _concatenate_shape, kind="structural", jvps=jvps, vjps=vjps,
+                     batch=_concatenate_batch)
+
+
+def _concatenate_batch(prim, args, batched, k, axis):
+    xs = [x if b else broadcast_to(x, (k,) + shape_of(x)) for x, b in zip(args, batched)]
+    return prim.bind(*xs, axis=axis + 1)
 
 
 concatenate_p = Variadic("concatenate", _make_concatenate)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .basic import add, broadcast_in_dim, convert, div, eq, mul, reduce_sum, select, sub
+from .basic import (add, batch_reduction, broadcast_in_dim, convert, div, eq, mul, reduce_sum,
+                    select, sub)
 from .core import Primitive, kept_dims, reduced_shape
 
 
-def reduce_prod(x, axes): return reduce_prod_p.bind(x, axes=tuple(axes)) if len(axes) else x
+def reduce_prod(x, axes): return reduce_prod_p.bind(x, axes=tuple(axes))
 def cumsum(x, axis, reverse=False): return cumsum_p.bind(x, axis=axis, reverse=reverse)
 def cumprod(x, axis): return cumprod_p.bind(x, axis=axis)
 def argmax(x, axis): return argmax_p.bind(x, axis=axis)
@@ -45,7 +46,8 @@ def _prod_others(y, x, axes):
 
 reduce_prod_p = Primitive(
     "reduce_prod", lambda x, axes: np.prod(x, axis=axes),
-    lambda x, axes: (reduced_shape(x.shape, axes), x.dtype),
+    lambda x, axes: (reduced_shape(x.shape, axes), x.dtype), kind="reduction",
+    batch=batch_reduction,
     jvps=[lambda t, y, x, axes: reduce_sum(mul(t, _prod_others(y, x, axes)), axes)],
     vjps=[lambda g, y, x, axes: mul(broadcast_in_dim(g, x.shape, kept_dims(x.ndim, axes)),
                                     _prod_others(y, x, axes))])
@@ -59,9 +61,10 @@ def _cumsum_impl(x, axis, reverse):
 
 
 cumsum_p = Primitive(
-    "cumsum", _cumsum_impl, lambda x, axis, reverse: (x.shape, x.dtype),
+    "cumsum", _cumsum_impl, lambda x, axis, reverse: (x.shape, x.dtype), kind="reduction",
     jvps=[lambda t, y, x, axis, reverse: cumsum(t, axis, reverse)],
-    vjps=[lambda g, y, x, axis, reverse: cumsum(g, axis, not reverse)])
+    vjps=[lambda g, y, x, axis, reverse: cumsum(g, axis, not reverse)],
+    batch=lambda prim, args, batched, k, axis, reverse: cumsum(args[0], axis + 1, reverse))
 
 
 def _cumprod_parts(x, axis):
@@ -96,10 +99,12 @@ def _cumprod_vjp(g, y, x, axis):
 
 cumprod_p = Primitive(
     "cumprod", lambda x, axis: np.cumprod(x, axis), lambda x, axis: (x.shape, x.dtype),
-    jvps=[_cumprod_jvp], vjps=[_cumprod_vjp])
+    kind="reduction", jvps=[_cumprod_jvp], vjps=[_cumprod_vjp],
+    batch=lambda prim, args, batched, k, axis: cumprod(args[0], axis + 1))
 
 # An integer output: no derivative. np.argmin is argmax of the negation.
 argmax_p = Primitive(
     "argmax", lambda x, axis: np.argmax(x, axis=axis),
-    lambda x, axis: (reduced_shape(x.shape, (axis,)), np.dtype(np.intp)),
-    jvps=[None], vjps=[None])
+    lambda x, axis: (reduced_shape(x.shape, (axis,)), np.dtype(np.intp)), kind="reduction",
+    jvps=[None], vjps=[None],
+    batch=lambda prim, args, batched, k, axis: argmax(args[0], axis + 1))

@@ -1,4 +1,4 @@
-"""Graph -> Graph transforms: the adjoint sweep, the tangent sweep, clean-ups.
+"""The adjoint sweep and the tangent sweep.
 
 Every transform is the same loop over ``graph.ops`` with an environment from
 Var to value; it re-emits ops through ``Primitive.bind`` into whatever
@@ -13,23 +13,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import primitives as P
-from .ir import Graph, Lit, Var
-from .batching import batch_sweep
-from .tracer import Builder, Tracer
-
-
-def _reader(env):
-    def read(a):
-        return a.val if isinstance(a, Lit) else env[a]
-    return read
+from .. import primitives as P
+from ..ir import Graph, Var, reader
+from ..tracer import Builder, Tracer
+from .simplify import simplify
 
 
 def inline(graph: Graph, args) -> list:
     """Evaluate ``graph`` on ``args`` by binding every op: concrete args give
     NumPy values, tracer args record the ops into their trace."""
     env = dict(zip(graph.inputs, args))
-    read = _reader(env)
+    read = reader(env)
     for op in graph.ops:
         out = op.primitive.bind(*map(read, op.inputs), **op.params)
         for v in op.outputs:
@@ -98,12 +92,12 @@ def vjp_sweep(graph: Graph, primals, cotangents, wrt, env=None) -> tuple[list, l
     active = active_vars(graph, wrt)
     if env is None:
         env = dict(zip(graph.inputs, primals))
+        read = reader(env)
         for op in graph.ops:
-            out = op.primitive.bind(*[env[a] if type(a) is Var else a.val for a in op.inputs],
-                                    **op.params)
+            out = op.primitive.bind(*map(read, op.inputs), **op.params)
             for v in op.outputs:
                 env[v] = out
-    read = _reader(env)
+    read = reader(env)
 
     adjoints: dict[Var, object] = {}
 
@@ -137,7 +131,7 @@ def jvp_sweep(graph: Graph, primals, tangents, wrt, env=None) -> tuple[list, lis
     """
     adopted = env is not None
     env = env if adopted else dict(zip(graph.inputs, primals))
-    read = _reader(env)
+    read = reader(env)
     active_vars(graph, wrt)  # refuses value guards on differentiated paths
     dots = {graph.inputs[i]: _fit(t, graph.inputs[i]) for i, t in zip(wrt, tangents)}
     for op in graph.ops:
@@ -160,7 +154,7 @@ def jvp_sweep(graph: Graph, primals, tangents, wrt, env=None) -> tuple[list, lis
                                               for o in graph.outputs]
 
 
-def _new_inputs(builder, vars_):
+def new_inputs(builder, vars_):
     return [builder.new_input(v.shape, v.dtype) for v in vars_]
 
 
@@ -187,7 +181,7 @@ def vjp_graph(graph: Graph, wrt, seed=None) -> Graph:
     with Builder(concrete=False) as builder:
         env = _adopt(builder, graph)
         if seed is None:
-            cts = _new_inputs(builder, graph.outputs)
+            cts = new_inputs(builder, graph.outputs)
         else:
             cts = [seed] * len(graph.outputs)
         outs, bars = vjp_sweep(graph, None, cts, wrt, env=env)
@@ -200,132 +194,9 @@ def jvp_graph(graph: Graph, wrt) -> Graph:
     outputs (primal outputs, output tangents)."""
     with Builder(concrete=False) as builder:
         env = _adopt(builder, graph)
-        tangents = _new_inputs(builder, [graph.inputs[i] for i in wrt])
+        tangents = new_inputs(builder, [graph.inputs[i] for i in wrt])
         outs, dots = jvp_sweep(graph, None, tangents, wrt, env=env)
         dots = [_zeros_for(d, o) for d, o in zip(dots, graph.outputs)]
     return simplify(builder.graph(outs + dots))
 
 
-# ----------------------------------------------------------------- clean-ups
-
-def dce(graph: Graph) -> Graph:
-    """Drop ops whose outputs nothing uses (guards are always kept)."""
-    live = {o for o in graph.outputs if isinstance(o, Var)}
-    kept = []
-    for op in reversed(graph.ops):
-        if op.primitive.effect or any(v in live for v in op.outputs):
-            kept.append(op)
-            live.update(a for a in op.inputs if isinstance(a, Var))
-    return Graph(graph.inputs, tuple(reversed(kept)), graph.outputs, graph.input_names)
-
-
-def _lit_key(a):
-    if a.shape:
-        return ("array", id(a.val))
-    return ("scalar", a.val, a.dtype, a.weak)
-
-
-def cse(graph: Graph) -> Graph:
-    """Merge ops that apply the same primitive to the same inputs and params."""
-    seen, rename, ops = {}, {}, []
-    for op in graph.ops:
-        inputs = tuple([rename.get(a, a) if type(a) is Var else a for a in op.inputs])
-        key = (op.primitive, tuple([a if type(a) is Var else _lit_key(a) for a in inputs]),
-               tuple(op.params.items()))
-        if not op.primitive.effect:
-            first = seen.get(key)
-            if first is not None:
-                for old, new in zip(op.outputs, first.outputs):
-                    rename[old] = new
-                continue
-        if inputs != op.inputs:
-            op = type(op)(op.primitive, inputs, op.outputs, op.params)
-        seen[key] = op
-        ops.append(op)
-    outputs = tuple(rename.get(o, o) if type(o) is Var else o for o in graph.outputs)
-    return Graph(graph.inputs, tuple(ops), outputs, graph.input_names)
-
-
-def simplify(graph: Graph) -> Graph:
-    return dce(cse(graph))
-
-
-# ---------------------------------------------------------------- Jacobians
-
-def _unit_blocks(avals):
-    """The identity, split into one block of directions per value: block j
-    has shape (total size,) + avals[j].shape."""
-    total = sum(a.size for a in avals)
-    eye = np.eye(total)
-    blocks, offset = [], 0
-    for a in avals:
-        blocks.append(eye[:, offset:offset + a.size].reshape((total,) + a.shape).astype(a.dtype))
-        offset += a.size
-    return blocks, total
-
-
-def _split_rows(batched_value, avals, out_shape, rows_first):
-    """Cut a (total, *shape) batch into one block per aval, laid out as
-    out_shape + in_shape (JAX's convention)."""
-    blocks, offset = [], 0
-    for a in avals:
-        rows = P.getitem(batched_value, P.BasicIndex.normalise(
-            (slice(offset, offset + a.size),), P.shape_of(batched_value)))
-        offset += a.size
-        if rows_first:  # reverse mode: rows are output elements
-            blocks.append(P.reshape(rows, a.shape + out_shape))
-        else:           # forward mode: rows are input elements; move them last
-            moved = P.transpose(rows, tuple(range(1, len(out_shape) + 1)) + (0,))
-            blocks.append(P.reshape(moved, out_shape + a.shape))
-    return blocks
-
-
-def jacfwd_graph(graph: Graph, wrt) -> Graph:
-    """Outputs: for each graph output o and wrt input i, d o / d i with shape
-    o.shape + i.shape, from ONE batched tangent sweep over all unit directions."""
-    tangent_graph = jvp_graph(graph, wrt)
-    n = len(graph.inputs)
-    wrt_avals = [graph.inputs[i] for i in wrt]
-    with Builder(concrete=False) as builder:
-        primals = _new_inputs(builder, graph.inputs)
-        directions, total = _unit_blocks(wrt_avals)
-        outs, flags = batch_sweep(tangent_graph, primals + directions,
-                                  set(range(n, n + len(wrt))), total)
-        jac = []
-        for o, dot, batched in zip(graph.outputs, outs[len(graph.outputs):],
-                                   flags[len(graph.outputs):]):
-            if not batched:
-                dot = P.broadcast_to(dot, (total,) + o.shape)
-            jac.extend(_split_rows(dot, wrt_avals, o.shape, rows_first=False))
-    return simplify(builder.graph(jac))
-
-
-def jacrev_graph(graph: Graph, wrt) -> Graph:
-    """The same Jacobian blocks (output-major) from ONE batched adjoint sweep
-    over all unit cotangents."""
-    adjoint_graph = vjp_graph(graph, wrt)
-    n = len(graph.inputs)
-    wrt_avals = [graph.inputs[i] for i in wrt]
-    outputs = [o if isinstance(o, Var) else Var(o.shape, o.dtype) for o in graph.outputs]
-    with Builder(concrete=False) as builder:
-        primals = _new_inputs(builder, graph.inputs)
-        cotangents, total = _unit_blocks(outputs)
-        outs, flags = batch_sweep(adjoint_graph, primals + cotangents,
-                                  set(range(n, n + len(outputs))), total)
-        bars = []
-        for bar, batched, a in zip(outs[len(graph.outputs):], flags[len(graph.outputs):],
-                                   wrt_avals):
-            bars.append(bar if batched else P.broadcast_to(bar, (total,) + a.shape))
-        jac = []
-        for o, rows in zip(outputs, _unit_row_ranges(outputs)):
-            for bar, a in zip(bars, wrt_avals):
-                block = P.getitem(bar, P.BasicIndex.normalise((rows,), P.shape_of(bar)))
-                jac.append(P.reshape(block, o.shape + a.shape))
-    return simplify(builder.graph(jac))
-
-
-def _unit_row_ranges(avals):
-    offset = 0
-    for a in avals:
-        yield slice(offset, offset + a.size)
-        offset += a.size

@@ -1,0 +1,157 @@
+"""The calling convention: how user arguments become kernel inputs, and
+kernel outputs become the user's result.
+
+A transform's result has a structure (a gradient shaped like the argument, a
+``(value, gradient)`` pair, Jacobian blocks); ``Slot``\\ s stand for the
+kernel outputs in it, each with the type the user gets back (a Python float
+for a float argument, an array for an array). ``make_run`` turns that
+template into one generated function, so a warm call does no interpretation
+of the result structure. ``Layout`` says where each argument's leaves are,
+which are traced, and which are differentiated.
+
+>>> import numpy as np
+>>> run = make_run(lambda x: (x * 2.0,), [np.ones(2)], [0], Slot(0, "array", np.dtype(float)))
+>>> run([np.ones(2)])
+array([2., 2.])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import tree
+from .state import is_tracer
+from .tracer import is_static
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A place in a transform's result filled by kernel output ``index``,
+    converted to the user-facing type (``kind``: float, scalar, array0, array)."""
+
+    index: int
+    kind: str
+    dtype: np.dtype
+
+    @staticmethod
+    def like_leaf(index, leaf, dtype) -> "Slot":
+        """Shaped like an argument: float for a float, array for an array."""
+        if type(leaf) is float:
+            return Slot(index, "float", dtype)
+        if type(leaf) is np.ndarray:
+            return Slot(index, "array" if leaf.ndim else "array0", leaf.dtype)
+        return Slot(index, "scalar", leaf.dtype)
+
+    @staticmethod
+    def like_var(index, var) -> "Slot":
+        """An output: a NumPy scalar if 0-d, else the array itself."""
+        return Slot(index, "scalar" if not var.shape else "array", var.dtype)
+
+    def source(self, value: str) -> str:
+        if self.kind == "float":
+            return f"float({value})"
+        if self.kind == "scalar":
+            return f"np.{self.dtype.name}({value})"
+        if self.kind == "array0":
+            return f"np.asarray({value}, np.{self.dtype.name})"
+        return value
+
+    def convert(self, value):
+        """The user-facing value of one output (the inline path; ``make_run``
+        compiles the same conversions into source)."""
+        if is_tracer(value):
+            return value
+        if self.kind == "float":
+            return float(value)
+        if self.kind == "scalar":
+            return self.dtype.type(value)
+        if self.kind == "array0":
+            return np.asarray(value, self.dtype)
+        return value if isinstance(value, np.ndarray) else np.asarray(value, self.dtype).copy()
+
+
+def _template_source(template) -> str:
+    """Python source that builds ``template`` from the kernel outputs ``o``."""
+    if isinstance(template, Slot):
+        return template.source(f"o[{template.index}]")
+    if template is None:
+        return "None"
+    if isinstance(template, dict):
+        return "{" + ", ".join(f"{k!r}: {_template_source(v)}" for k, v in template.items()) + "}"
+    inner = "".join(f"{_template_source(t)}, " for t in template)
+    return f"[{inner}]" if isinstance(template, list) else f"({inner})"
+
+
+def fill(template, outs):
+    """``template`` with each Slot replaced by its output (the inline path)."""
+    if isinstance(template, Slot):
+        return template.convert(outs[template.index])
+    if isinstance(template, dict):
+        return {k: fill(v, outs) for k, v in template.items()}
+    if isinstance(template, (tuple, list)):
+        return type(template)(fill(t, outs) for t in template)
+    return template
+
+
+def _contiguous(a):
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def _argument_source(i, leaf) -> str:
+    if type(leaf) is np.ndarray:
+        return f"leaves[{i}][()]" if leaf.ndim == 0 else f"_contiguous(leaves[{i}])"
+    return f"leaves[{i}]"
+
+
+def make_run(fn, leaves, traced, template, consts=()):
+    """``run(leaves)``: the kernel call and result conversion as one generated
+    function. ``traced``: the indices of the leaves the kernel takes;
+    ``consts``: arrays it takes after them."""
+    args = [_argument_source(i, leaves[i]) for i in traced]
+    args += [f"c_{k}" for k in range(len(consts))]
+    source = (f"def run(leaves):\n    o = fn({', '.join(args)})\n"
+              f"    return {_template_source(template)}\n")
+    namespace = {"fn": fn, "np": np, "_contiguous": _contiguous}
+    namespace.update((f"c_{k}", c) for k, c in enumerate(consts))
+    exec(compile(source, "<jitad dispatch>", "exec"), namespace)  # noqa: S102
+    run = namespace["run"]
+    run.source = source
+    return run
+
+
+def check_differentiable(leaf, n):
+    if is_static(leaf):
+        raise TypeError(f"argument {n} is a Python {type(leaf).__name__} ({leaf!r}); jitad does "
+                        "not differentiate integers or booleans: pass a float (2.0, not 2)")
+    dtype = leaf.dtype if hasattr(leaf, "dtype") else np.result_type(leaf)
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"argument {n} has dtype {dtype}; jitad differentiates float64 and "
+                        f"float32 inputs only: convert it with .astype(float)")
+
+
+class Layout:
+    """Where each argument's leaves are, which are traced, which are wrt."""
+
+    def __init__(self, args, leaves, argnums=()):
+        self.leaves = leaves
+        self.traced = [i for i, leaf in enumerate(leaves) if not is_static(leaf)]
+        self.arg_leaves = []  # per argument: (treedef, [leaf index])
+        start = 0
+        for a in args:
+            sub, treedef = tree.flatten(a)
+            self.arg_leaves.append((treedef, list(range(start, start + len(sub)))))
+            start += len(sub)
+        position = {leaf: k for k, leaf in enumerate(self.traced)}
+        self.wrt = []
+        for n in argnums:
+            if not -len(args) <= n < len(args):
+                raise ValueError(f"argnums {n} is out of range for {len(args)} arguments")
+            for i in self.arg_leaves[n][1]:
+                check_differentiable(leaves[i], n)
+                self.wrt.append(position[i])
+
+    def arg_template(self, n, slot_of_leaf):
+        """Argument ``n``'s structure with ``slot_of_leaf(i)`` at each leaf."""
+        treedef, idx = self.arg_leaves[n]
+        return tree.unflatten(treedef, map(slot_of_leaf, idx))

@@ -1,0 +1,245 @@
+"""The one rewrite pass: algebraic identities, constant folding, CSE, DCE.
+
+``simplify(graph)`` runs after tracing and after every transform. It is the
+only place jitad simplifies: tracing records what the user wrote, the rules
+of the primitive table emit the textbook chain rule (``g * f'(x)`` with a
+seed ``g = 1.0``), and this pass removes what that leaves behind.
+
+``rewrite`` walks the ops once, in order. Each op's inputs are first renamed
+to what earlier ops were rewritten to, then
+
+1. an op whose inputs are all constants is **folded** into a constant, unless
+   the result is larger than its inputs (a broadcast seed stays a loop that
+   the backend fuses, instead of becoming a baked-in array);
+2. the rules of ``IDENTITIES[op.primitive]`` are tried: each returns a
+   replacement value (``x * 1 -> x``), a cheaper op that defines the same
+   output (``reshape(reshape(x)) -> reshape(x)``), or None.
+
+A replacement value always has the output's shape and dtype (checked). A
+"constant c" is a scalar literal c or a broadcast of one, so the rules see
+through the zeros and ones the sweeps spread over arrays.
+
+>>> import numpy as np
+>>> from jitad.tracer import trace
+>>> graph = trace(lambda x: (x * 1.0 + 0.0).reshape(3).reshape(3), (np.ones(3),))[0]
+>>> len(graph.ops), len(simplify(graph).ops)
+(4, 0)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import primitives as P
+from ..ir import Graph, Lit, Op, Var
+
+
+def _constant(a, producers):
+    """The scalar value of a constant operand, or None."""
+    if type(a) is Lit:
+        return a.val if a.shape == () else None
+    op = producers.get(a)
+    if op is not None and op.primitive is P.broadcast_in_dim_p and type(op.inputs[0]) is Lit \
+            and op.inputs[0].shape == ():
+        return op.inputs[0].val
+    return None
+
+
+def _is(a, value, producers) -> bool:
+    c = _constant(a, producers)
+    return c is not None and c == value and not isinstance(c, (bool, np.bool_))
+
+
+def _keep(op, a):
+    """``a`` replaces ``op``'s output only where it has the output's type."""
+    if type(a) is Var and a.shape == op.out.shape and a.dtype == op.out.dtype:
+        return a
+    return None
+
+
+def _unit(value, *positions):
+    """x (op) unit -> x, for the unit in the given operand positions."""
+    def rule(op, producers):
+        for here in positions:
+            other = op.inputs[1 - here]
+            if _is(op.inputs[here], value, producers) and _keep(op, other) is not None:
+                return other
+        return None
+    return rule
+
+
+def _zero_times(op, producers):
+    """safe_mul(0, b) is exactly 0, whatever b is (the point of safe_mul)."""
+    if _is(op.inputs[0], 0, producers):
+        return _zeros(op)
+    return None
+
+
+def _zeros(op):
+    zero = Lit(np.zeros((), op.out.dtype)[()], (), op.out.dtype)
+    if op.out.shape == ():
+        return zero
+    return Op(P.broadcast_in_dim_p, (zero,), op.outputs, {"shape": op.out.shape, "dims": ()})
+
+
+def _double_negation(op, producers):
+    inner = producers.get(op.inputs[0])
+    if inner is not None and inner.primitive is P.neg_p:
+        return _keep(op, inner.inputs[0])
+    return None
+
+
+def _same_shape(op, producers):
+    """reshape, broadcast, convert, reductions over no axes: the identity
+    when nothing changes."""
+    return _keep(op, op.inputs[0])
+
+
+def _reshape_chain(op, producers):
+    inner = producers.get(op.inputs[0])
+    if inner is not None and inner.primitive is P.reshape_p:
+        return Op(P.reshape_p, inner.inputs[:1], op.outputs, op.params)
+    return _keep(op, op.inputs[0])
+
+
+def _transpose_chain(op, producers):
+    perm = op.params["perm"]
+    if perm == tuple(range(len(perm))):
+        return _keep(op, op.inputs[0])
+    inner = producers.get(op.inputs[0])
+    if inner is not None and inner.primitive is P.transpose_p:
+        composed = tuple(inner.params["perm"][p] for p in perm)
+        return Op(P.transpose_p, inner.inputs[:1], op.outputs, {"perm": composed})
+    return None
+
+
+def _no_axes(op, producers):
+    return _keep(op, op.inputs[0]) if not op.params["axes"] else None
+
+
+def _full_index(op, producers):
+    x = op.inputs[0]
+    if all(e == (0, n, 1) for e, n in zip(op.params["index"].entries, x.shape)):
+        return _keep(op, x)
+    return None
+
+
+def _same_branches(op, producers):
+    _, a, b = op.inputs
+    return _keep(op, a) if a is b else None
+
+
+IDENTITIES = {
+    P.add_p: [_unit(0, 0, 1)],
+    P.sub_p: [_unit(0, 1)],
+    P.mul_p: [_unit(1, 0, 1)],
+    P.safe_mul_p: [_unit(1, 0, 1), _zero_times],
+    P.div_p: [_unit(1, 1)],
+    P.neg_p: [_double_negation],
+    P.integer_pow_p: [lambda op, producers: _keep(op, op.inputs[0])
+                      if op.params["n"] == 1 else None],
+    P.convert_p: [_same_shape],
+    P.broadcast_in_dim_p: [_same_shape],
+    P.reshape_p: [_reshape_chain],
+    P.transpose_p: [_transpose_chain],
+    P.reduce_sum_p: [_no_axes],
+    P.reduce_max_p: [_no_axes],
+    P.reduce_prod_p: [_no_axes],
+    P.getitem_p: [_full_index],
+    P.select_p: [_same_branches],
+}
+
+
+def _fold(op):
+    """The op evaluated on its constant inputs, as a constant, or None."""
+    if op.primitive.effect or not op.outputs:
+        return None
+    largest = max([a.size for a in op.inputs], default=1)
+    if op.out.size > max(largest, 1):
+        return None
+    with np.errstate(all="ignore"):
+        value = np.asarray(op.primitive.impl(*(a.val for a in op.inputs), **op.params),
+                           op.out.dtype)
+    if op.out.shape:
+        return Lit(value, op.out.shape, op.out.dtype)
+    weak = all(a.weak for a in op.inputs)
+    return Lit(value.item() if weak else value[()], (), op.out.dtype, weak=weak)
+
+
+def _rewritten(op, producers):
+    """A replacement atom, a replacement op, or None (the op stays)."""
+    if op.inputs and all(type(a) is Lit for a in op.inputs):
+        folded = _fold(op)
+        if folded is not None:
+            return folded
+    for rule in IDENTITIES.get(op.primitive, ()):
+        result = rule(op, producers)
+        if result is not None:
+            return result
+    return None
+
+
+def rewrite(graph: Graph) -> Graph:
+    """One forward pass of constant folding and the identities above."""
+    renamed: dict = {}
+    producers: dict = {}
+    ops = []
+    for op in graph.ops:
+        inputs = tuple([renamed.get(a, a) if type(a) is Var else a for a in op.inputs])
+        if inputs != op.inputs:
+            op = Op(op.primitive, inputs, op.outputs, op.params)
+        replacement = _rewritten(op, producers)
+        while isinstance(replacement, Op):
+            op, replacement = replacement, _rewritten(replacement, producers)
+        if replacement is None:
+            ops.append(op)
+            for v in op.outputs:
+                producers[v] = op
+        else:
+            assert replacement.shape == op.out.shape and replacement.dtype == op.out.dtype, \
+                f"rewrite of {op.primitive} changed its type"
+            renamed[op.out] = replacement
+    outputs = tuple(renamed.get(o, o) if type(o) is Var else o for o in graph.outputs)
+    return Graph(graph.inputs, tuple(ops), outputs, graph.input_names)
+
+
+def dce(graph: Graph) -> Graph:
+    """Drop ops whose outputs nothing uses (guards are always kept)."""
+    live = {o for o in graph.outputs if isinstance(o, Var)}
+    kept = []
+    for op in reversed(graph.ops):
+        if op.primitive.effect or any(v in live for v in op.outputs):
+            kept.append(op)
+            live.update(a for a in op.inputs if isinstance(a, Var))
+    return Graph(graph.inputs, tuple(reversed(kept)), graph.outputs, graph.input_names)
+
+
+def _lit_key(a):
+    if a.shape:
+        return ("array", id(a.val))
+    return ("scalar", a.val, a.dtype, a.weak)
+
+
+def cse(graph: Graph) -> Graph:
+    """Merge ops that apply the same primitive to the same inputs and params."""
+    seen, rename, ops = {}, {}, []
+    for op in graph.ops:
+        inputs = tuple([rename.get(a, a) if type(a) is Var else a for a in op.inputs])
+        key = (op.primitive, tuple([a if type(a) is Var else _lit_key(a) for a in inputs]),
+               tuple(op.params.items()))
+        if not op.primitive.effect:
+            first = seen.get(key)
+            if first is not None:
+                for old, new in zip(op.outputs, first.outputs):
+                    rename[old] = new
+                continue
+        if inputs != op.inputs:
+            op = Op(op.primitive, inputs, op.outputs, op.params)
+        seen[key] = op
+        ops.append(op)
+    outputs = tuple(rename.get(o, o) if type(o) is Var else o for o in graph.outputs)
+    return Graph(graph.inputs, tuple(ops), outputs, graph.input_names)
+
+
+def simplify(graph: Graph) -> Graph:
+    """Rewrite, then merge common subexpressions, then drop dead ops."""
+    return dce(cse(rewrite(graph)))
