@@ -20,6 +20,7 @@ rng = np.random.default_rng(42)
 A23, B3, C21, M34, V4 = (rng.standard_normal(s) for s in [(2, 3), (3,), (2, 1), (3, 4), (4,)])
 U3 = rng.uniform(0.2, 0.9, 3)
 S33 = rng.standard_normal((3, 3)) + 4.0 * np.eye(3)
+S233 = rng.standard_normal((2, 3, 3)) + 4.0 * np.eye(3)
 T223, T234 = rng.standard_normal((2, 2, 3)), rng.standard_normal((2, 3, 4))
 LABELS, INTS = np.array([2, 0]), np.array([3, -1, 7])
 
@@ -56,12 +57,18 @@ FUNCTIONS = {
     "linalg": (lambda s, b: np.sum(np.linalg.solve(s, b)) + np.sum(np.linalg.inv(s) ** 2)
                + np.linalg.det(s) + np.linalg.slogdet(s)[1] + np.sum(np.linalg.cholesky(s @ s.T)),
                (S33, B3)),
+    # stacks of matrices (a loop of LAPACK calls), convolution, fmod
+    "stacked_linalg": (lambda s, b: np.sum(np.linalg.solve(s, b)) + np.sum(np.linalg.inv(s))
+                       + np.sum(np.linalg.det(s) + np.linalg.slogdet(s)[1])
+                       + np.sum(np.linalg.cholesky(s @ np.swapaxes(s, -1, -2))), (S233, B3)),
+    "convolve_fmod": (lambda a, b: np.sum(np.convolve(a, b, "same") ** 2 + np.fmod(a, 0.3)),
+                      (V4, B3)),
 }
 
 
 # their primal ops are all in their gradient graphs: compiling those suffices
 DERIVATIVES_ONLY = {"math_ufuncs", "prod_cumulative", "gathers", "masks_and_integers",
-                    "matmul_concatenate", "linalg"}
+                    "matmul_concatenate", "linalg", "stacked_linalg", "convolve_fmod"}
 
 
 def _floats(args):

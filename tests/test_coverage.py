@@ -30,8 +30,8 @@ def test_every_table_entry_has_a_row():
     (lambda x: np.sum(np.abs(np.fft.fft(x))), "np.fft.fft"),
     (lambda x: np.sum(np.linalg.eig(np.outer(x, x))[0]), "np.linalg.eig"),
     (lambda x: np.median(x), "np.median"),
-    (lambda x: np.sum(np.convolve(x, x)), "np.convolve"),  # in no table at all
-], ids=["sort", "unique", "fft", "eig", "median", "convolve"])
+    (lambda x: np.sum(np.interp(x, [0.0, 5.0], [1.0, 2.0])), "np.interp"),  # in no table
+], ids=["sort", "unique", "fft", "eig", "median", "interp"])
 def test_unsupported_functions_are_named(f, name):
     with pytest.raises(TypeError, match=name.replace(".", r"\.")):
         jitad.grad(f)(np.array([3.0, 1.0, 2.0]))

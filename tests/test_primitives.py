@@ -194,6 +194,9 @@ CASES += [
          analytic=False),
     Case("floor_divide_flat", lambda a: (a // 0.25) * a, (Domain(0.01, 0.24),), single((3,)),
          analytic=False),
+    # fmod keeps a's sign; away from the jumps at multiples of b
+    Case("fmod", np.fmod, (Domain(-3.0, 3.0, away_from=(-2.0, -1.0, 0.0, 1.0, 2.0)),
+                           Domain(1.0, 1.0001)), BINARY_SHAPES, analytic=False),
     # masks for np.where: comparisons, logical operators, & | ~ ^ on masks
     Case("where_logical", lambda a, b: np.where(np.logical_and(a > 0, ~(b > 1)) | (a < -1),
                                                 a * b, np.cos(a)),
@@ -283,6 +286,20 @@ LINALG_CASES = [
          analytic=False),
     Case("multi_dot", lambda a, b: np.linalg.multi_dot([a, b, a.T]), (R, R),
          (((2, 3), (3, 3)),)),
+    # stacks of matrices: batch axes broadcast, as in NumPy
+    Case("solve_stacked", np.linalg.solve, (MATRIX, R), (((2, 3, 3), (2, 3, 2)),
+                                                         ((2, 1, 3, 3), (3, 3, 1)))),
+    Case("solve_stacked_vector", np.linalg.solve, (MATRIX, R), (((2, 3, 3), (3,)),)),
+    Case("inv_stacked", np.linalg.inv, (MATRIX,), single((2, 3, 3))),
+    Case("det_stacked", np.linalg.det, (MATRIX,), single((3, 2, 2))),
+    Case("slogdet_stacked", lambda a: np.linalg.slogdet(a)[1], (MATRIX,), single((2, 2, 3, 3)),
+         analytic=False),
+    Case("cholesky_stacked", np.linalg.cholesky, (SPD,), single((2, 3, 3)), analytic=False),
+    Case("convolve", np.convolve, (R, R), (((5,), (3,)), ((2,), (4,)), ((), (3,)))),
+    Case("convolve_same", lambda a, v: np.convolve(a, v, "same"), (R, R),
+         (((5,), (3,)), ((2,), (4,)))),
+    Case("convolve_valid", lambda a, v: np.convolve(a, v, mode="valid"), (R, R),
+         (((5,), (3,)), ((3,), (4,)))),
 ]
 EINSUMS = ["ij,jk->ik", "ij,ij->", "i,i->", "bij,bjk->bik", "ij->ji", "ii->", "ii->i",
            "bi,bi->b", "i,j->ij", "ij,j->i", "bij,jk->bik", "...ij,...jk->...ik", "ij", "ijk->k"]

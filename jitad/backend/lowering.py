@@ -134,7 +134,7 @@ def _convert_for_interpreter(dtype):
 _UFUNCS = [P.sin_p, P.cos_p, P.tan_p, P.arcsin_p, P.arccos_p, P.arctan_p, P.sinh_p, P.cosh_p,
            P.tanh_p, P.arcsinh_p, P.arccosh_p, P.arctanh_p, P.exp_p, P.exp2_p, P.expm1_p,
            P.log_p, P.log2_p, P.log10_p, P.log1p_p, P.sqrt_p, P.cbrt_p, P.sign_p, P.floor_p,
-           P.ceil_p, P.rint_p, P.trunc_p, P.arctan2_p, P.hypot_p, P.logaddexp_p]
+           P.ceil_p, P.rint_p, P.trunc_p, P.arctan2_p, P.hypot_p, P.logaddexp_p, P.fmod_p]
 
 LOWERINGS = {
     P.neg_p: Elementwise(lambda x: f"-{x}"),
@@ -387,6 +387,23 @@ def _argmax(out, x, axis):
     return head + loops + ["    " * len(others) + line for line in body]
 
 
+def _convolve(out, a, v):
+    """out[..., p + q] += a[..., p] * v[..., q], leading axes broadcast."""
+    s = _suffix(out)
+    batch = out.shape[:-1]
+
+    def index(x, last):
+        offset = len(batch) - (x.ndim - 1)
+        return ["0" if x.shape[d] == 1 and batch[offset + d] != 1 else f"i{offset + d}"
+                for d in range(x.ndim - 1)] + [last]
+    b = [f"i{d}" for d in range(len(batch))]
+    body = [f"for p_{s} in range({a.shape[-1]}):",
+            f"    for q_{s} in range({v.shape[-1]}):",
+            f"        {at(out, b + [f'p_{s} + q_{s}'])} += "
+            f"{at(a, index(a, f'p_{s}'))} * {at(v, index(v, f'q_{s}'))}"]
+    return [f"{out} = np.zeros({out.shape!r}, {dtype_name(out.dtype)})"] + nest(batch, body)
+
+
 def _concatenate(out, *xs, axis):
     return [f"{out} = np.concatenate(({', '.join(xs)},), axis={axis})"]
 
@@ -400,6 +417,7 @@ LOWERINGS.update({
     P.cumsum_p: Statement(_scan("0", lambda acc, x: f"{acc} += {x}")),
     P.cumprod_p: Statement(_scan("1", lambda acc, x: f"{acc} *= {x}")),
     P.argmax_p: Statement(_argmax),
+    P.convolve_p: Statement(_convolve),
     P.solve_p: Statement(_linalg("solve")),
     P.inv_p: Statement(_linalg("inv")),
     P.det_p: Statement(_det),

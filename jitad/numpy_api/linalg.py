@@ -133,6 +133,26 @@ def outer(a, b, out=None):
     return P.mul(P.reshape(a, (na, 1)), P.reshape(b, (1, nb)))
 
 
+@implements(np.convolve)
+def convolve(a, v, mode="full"):
+    """NumPy's modes, as slices of the full convolution."""
+    a, v = (P.reshape(x, (1,)) if not shape_of(x) else x for x in (a, v))
+    if ndim_of(a) != 1 or ndim_of(v) != 1:
+        raise ValueError(f"np.convolve: operands must be 1-d, got shapes {shape_of(a)} and "
+                         f"{shape_of(v)}")
+    full = _in_float(P.convolve, a, v)
+    n, m = shape_of(a)[0], shape_of(v)[0]
+    if mode == "full":
+        return full
+    if mode == "same":
+        start, stop = (min(n, m) - 1) // 2, (min(n, m) - 1) // 2 + max(n, m)
+    elif mode == "valid":
+        start, stop = min(n, m) - 1, max(n, m)
+    else:
+        raise ValueError(f"np.convolve: mode must be 'full', 'same' or 'valid', not {mode!r}")
+    return P.getitem(full, P.BasicIndex.normalise((slice(start, stop),), shape_of(full)))
+
+
 @implements(np.linalg.multi_dot)
 def multi_dot(arrays, *, out=None):
     result = arrays[0]

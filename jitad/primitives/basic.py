@@ -94,6 +94,7 @@ def floor(x): return floor_p.bind(x)
 def integer_pow(x, n): return integer_pow_p.bind(x, n=n)
 def pow(a, b): return pow_p.bind(a, b)  # noqa: A001 - the primitive's name
 def floor_divide(a, b): return floor_divide_p.bind(a, b)
+def trunc(x): return trunc_p.bind(x)
 def select(c, a, b): return select_p.bind(c, a, b)
 def eq(a, b): return eq_p.bind(a, b)
 def ne(a, b): return ne_p.bind(a, b)
@@ -194,6 +195,9 @@ pow_p = elementwise_binary("pow", np.power,
 floor_divide_p = elementwise_binary("floor_divide", np.floor_divide, None, None, infix="//")
 remainder_p = elementwise_binary("remainder", np.remainder, lambda y, a, b: 1.0,
                                  lambda y, a, b: neg(floor_divide(a, b)), infix="%")
+# fmod(a, b) = a - trunc(a / b) * b: C's remainder, with the sign of a
+fmod_p = elementwise_binary("fmod", np.fmod, lambda y, a, b: 1.0,
+                            lambda y, a, b: neg(trunc(div(a, b))))
 
 # ---------------------------------------------------------- unary functions
 

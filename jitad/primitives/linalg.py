@@ -133,6 +133,63 @@ matmul_p = Primitive(
     jvps=[lambda t, y, a, b: matmul(t, b), lambda t, y, a, b: matmul(a, t)],
     vjps=[lambda g, y, a, b: matmul(g, swap_last(b)), lambda g, y, a, b: matmul(swap_last(a), g)])
 
+# ---------------------------------------------------------- convolution
+
+def convolve(a, v): return convolve_p.bind(a, v)
+
+
+def _convolve_impl(a, v):
+    a, v = np.asarray(a), np.asarray(v)
+    batch = np.broadcast_shapes(a.shape[:-1], v.shape[:-1])
+    a, v = np.broadcast_to(a, batch + a.shape[-1:]), np.broadcast_to(v, batch + v.shape[-1:])
+    out = np.empty(batch + (a.shape[-1] + v.shape[-1] - 1,), np.result_type(a, v))
+    for i in np.ndindex(batch):
+        out[i] = np.convolve(a[i], v[i])
+    return out
+
+
+def _convolve_shape(a, v):
+    if a.ndim < 1 or v.ndim < 1 or a.shape[-1] == 0 or v.shape[-1] == 0:
+        raise ValueError(f"convolve: operands must be non-empty vectors (or stacks of them), "
+                         f"got shapes {a.shape} and {v.shape}")
+    batch = np.broadcast_shapes(a.shape[:-1], v.shape[:-1])
+    return batch + (a.shape[-1] + v.shape[-1] - 1,), np.result_type(a.dtype, v.dtype)
+
+
+def _flip_last(x):
+    nd = len(x.shape)
+    return getitem(x, BasicIndex.normalise((slice(None),) * (nd - 1) + (slice(None, None, -1),),
+                                           x.shape))
+
+
+def _correlate(g, w, n):
+    """sum_j g[..., i + j] w[..., j] for i < n: the adjoint of convolving by w."""
+    m = w.shape[-1]
+    full = convolve(g, _flip_last(w))
+    nd = len(full.shape)
+    return getitem(full, BasicIndex.normalise((slice(None),) * (nd - 1) + (slice(m - 1, m - 1 + n),),
+                                              full.shape))
+
+
+def _convolve_batch(prim, args, batched, k):
+    """Leading axes broadcast, so the batch axis is one more of them (an
+    unbatched vector broadcasts against it as it is)."""
+    a, v = args
+    rank = max(len(a.shape) - batched[0], len(v.shape) - batched[1])
+    lifted = [reshape(x, x.shape[:1] + (1,) * (rank + 1 - len(x.shape)) + x.shape[1:])
+              if b and len(x.shape) < rank + 1 else x for x, b in zip(args, batched)]
+    return prim.bind(*lifted)
+
+
+# y[..., k] = sum_i a[..., i] v[..., k - i] (np.convolve's 'full' mode, over
+# the last axis, leading axes broadcast): bilinear, so the tangent is the sum
+# of the two partial convolutions and each adjoint a correlation.
+convolve_p = Primitive(
+    "convolve", _convolve_impl, _convolve_shape, kind="linalg", batch=_convolve_batch,
+    jvps=[lambda t, y, a, v: convolve(t, v), lambda t, y, a, v: convolve(a, t)],
+    vjps=[lambda g, y, a, v: _correlate(g, v, a.shape[-1]),
+          lambda g, y, a, v: _correlate(g, a, v.shape[-1])])
+
 # ------------------------------------------------------------- np.linalg
 
 
