@@ -304,7 +304,8 @@ class SourceWriter:
                 text = f"{text}.copy()"
             seen.add(o)
             returned.append(text)
-        params = [self.name(v) for v in self.graph.inputs] + [f"c_{i}" for i in range(len(self.consts))]
+        params = [self.name(v) for v in self.graph.inputs]
+        params += [f"c_{i}" for i in range(len(self.consts))]
         header = [f"def {name}({', '.join(params)}):"]
         header += [f"    # {lhs} = {label}  : {type_str(v)}"
                    for lhs, label, (v,) in self.graph.rows(self.printed)[:len(self.graph.inputs)]]

@@ -70,7 +70,8 @@ def interpreter_source() -> str:
             arity = len(prim.jvps)
             expr = LOWERINGS[prim].expr(*["v[a]", "v[b]", "v[c]"][:arity])
             body = [f"v[o] = {expr}"]
-        lines.append(f"        {keyword} op == {code}:  # {prim if isinstance(prim, str) else prim.name}")
+        label = prim if isinstance(prim, str) else prim.name
+        lines.append(f"        {keyword} op == {code}:  # {label}")
         lines += [f"            {line}" for line in body]
     lines.append("    return 0")
     return "\n".join(lines) + "\n"

@@ -67,7 +67,8 @@ def matmul(a, b):
         out = P.reshape(_dot2(a, cols), (n,) + batch + (m,))
         out = P.transpose(out, tuple(range(1, nb + 1)) + (0, nb + 1))
     else:
-        out = _in_float(P.matmul, P.broadcast_to(a, batch + (n, k)), P.broadcast_to(b, batch + (k, m)))
+        out = _in_float(P.matmul, P.broadcast_to(a, batch + (n, k)),
+                        P.broadcast_to(b, batch + (k, m)))
     shape = shape_of(out)
     if vector_a:
         shape = shape[:-2] + shape[-1:]

@@ -166,9 +166,8 @@ def _correlate(g, w, n):
     """sum_j g[..., i + j] w[..., j] for i < n: the adjoint of convolving by w."""
     m = w.shape[-1]
     full = convolve(g, _flip_last(w))
-    nd = len(full.shape)
-    return getitem(full, BasicIndex.normalise((slice(None),) * (nd - 1) + (slice(m - 1, m - 1 + n),),
-                                              full.shape))
+    lead = (slice(None),) * (len(full.shape) - 1)
+    return getitem(full, BasicIndex.normalise(lead + (slice(m - 1, m - 1 + n),), full.shape))
 
 
 def _convolve_batch(prim, args, batched, k):

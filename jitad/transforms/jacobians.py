@@ -39,47 +39,41 @@ def _split_columns(batched_value, avals, out_shape):
     return blocks
 
 
+def _batched_sweep(builder, graph, swept, unit_avals) -> list:
+    """The derivative outputs of ``swept`` (the jvp or vjp graph of
+    ``graph``) with the unit blocks of ``unit_avals`` as its derivative
+    inputs, in one batched sweep; each output carries the batch axis."""
+    n = len(graph.inputs)
+    primals = new_inputs(builder, graph.inputs)
+    units, total = _unit_blocks(unit_avals)
+    outs, flags = batch_sweep(swept, primals + units, set(range(n, n + len(units))), total)
+    k = len(graph.outputs)
+    return [d if batched else P.broadcast_to(d, (total,) + P.shape_of(d))
+            for d, batched in zip(outs[k:], flags[k:])]
+
+
 def jacfwd_graph(graph: Graph, wrt) -> Graph:
     """Outputs: for each graph output o and wrt input i, d o / d i with shape
     o.shape + i.shape, from ONE batched tangent sweep over all unit directions."""
-    tangent_graph = jvp_graph(graph, wrt)
-    n = len(graph.inputs)
     wrt_avals = [graph.inputs[i] for i in wrt]
     with Builder(concrete=False) as builder:
-        primals = new_inputs(builder, graph.inputs)
-        directions, total = _unit_blocks(wrt_avals)
-        outs, flags = batch_sweep(tangent_graph, primals + directions,
-                                  set(range(n, n + len(wrt))), total)
-        jac = []
-        for o, dot, batched in zip(graph.outputs, outs[len(graph.outputs):],
-                                   flags[len(graph.outputs):]):
-            if not batched:
-                dot = P.broadcast_to(dot, (total,) + o.shape)
-            jac.extend(_split_columns(dot, wrt_avals, o.shape))
+        dots = _batched_sweep(builder, graph, jvp_graph(graph, wrt), wrt_avals)
+        jac = [block for o, dot in zip(graph.outputs, dots)
+               for block in _split_columns(dot, wrt_avals, o.shape)]
     return simplify(builder.graph(jac))
 
 
 def jacrev_graph(graph: Graph, wrt) -> Graph:
     """The same Jacobian blocks (output-major) from ONE batched adjoint sweep
     over all unit cotangents."""
-    adjoint_graph = vjp_graph(graph, wrt)
-    n = len(graph.inputs)
     wrt_avals = [graph.inputs[i] for i in wrt]
     outputs = [o if isinstance(o, Var) else Var(o.shape, o.dtype) for o in graph.outputs]
     with Builder(concrete=False) as builder:
-        primals = new_inputs(builder, graph.inputs)
-        cotangents, total = _unit_blocks(outputs)
-        outs, flags = batch_sweep(adjoint_graph, primals + cotangents,
-                                  set(range(n, n + len(outputs))), total)
-        bars = []
-        for bar, batched, a in zip(outs[len(graph.outputs):], flags[len(graph.outputs):],
-                                   wrt_avals):
-            bars.append(bar if batched else P.broadcast_to(bar, (total,) + a.shape))
-        jac = []
-        for o, rows in zip(outputs, _unit_row_ranges(outputs)):
-            for bar, a in zip(bars, wrt_avals):
-                block = P.getitem(bar, P.BasicIndex.normalise((rows,), P.shape_of(bar)))
-                jac.append(P.reshape(block, o.shape + a.shape))
+        bars = _batched_sweep(builder, graph, vjp_graph(graph, wrt), outputs)
+        jac = [P.reshape(P.getitem(bar, P.BasicIndex.normalise((rows,), P.shape_of(bar))),
+                         o.shape + a.shape)
+               for o, rows in zip(outputs, _unit_row_ranges(outputs))
+               for bar, a in zip(bars, wrt_avals)]
     return simplify(builder.graph(jac))
 
 

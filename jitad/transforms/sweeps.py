@@ -19,15 +19,21 @@ from ..tracer import Builder, Tracer
 from .simplify import simplify
 
 
-def inline(graph: Graph, args) -> list:
-    """Evaluate ``graph`` on ``args`` by binding every op: concrete args give
-    NumPy values, tracer args record the ops into their trace."""
+def emit(graph: Graph, args) -> dict:
+    """Bind every op of ``graph`` on ``args``: concrete args give NumPy
+    values, tracer args record the ops into their trace. Var -> value."""
     env = dict(zip(graph.inputs, args))
     read = reader(env)
     for op in graph.ops:
         out = op.primitive.bind(*map(read, op.inputs), **op.params)
         for v in op.outputs:
             env[v] = out
+    return env
+
+
+def inline(graph: Graph, args) -> list:
+    """``graph``'s outputs on ``args``, by ``emit``."""
+    read = reader(emit(graph, args))
     return [read(o) for o in graph.outputs]
 
 
@@ -91,12 +97,7 @@ def vjp_sweep(graph: Graph, primals, cotangents, wrt, env=None) -> tuple[list, l
     """
     active = active_vars(graph, wrt)
     if env is None:
-        env = dict(zip(graph.inputs, primals))
-        read = reader(env)
-        for op in graph.ops:
-            out = op.primitive.bind(*map(read, op.inputs), **op.params)
-            for v in op.outputs:
-                env[v] = out
+        env = emit(graph, primals)
     read = reader(env)
 
     adjoints: dict[Var, object] = {}
