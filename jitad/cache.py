@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .reads import ReadSet
+
 MAX_VARIANTS = 8      # kernels kept per shape key (one per path through guards)
 RETRACE_WARNING = 4   # re-traces of one key before RetraceWarning
 
@@ -61,6 +63,8 @@ class FunctionCache:
     traces: int = 0
     compiles: int = 0
     hits: int = 0
+    # what the function reads from outside its arguments, as traces found it
+    reads: ReadSet = field(default_factory=ReadSet, repr=False)
     # held while a kernel for this function is traced and compiled, so
     # concurrent first calls compile it once
     lock: object = field(default_factory=threading.RLock, repr=False)
@@ -75,6 +79,13 @@ class FunctionCache:
 
     def variants(self, key) -> Variants | None:
         return self.entries.get(key)
+
+    def learn(self, outside) -> ReadSet:
+        """Add what a trace read from outside the arguments (``tracer.Outside``)
+        to the reads fetched on every call; the new set."""
+        self.reads = self.reads.union(list(outside.reads) + [r for r, _ in outside.static_reads],
+                                      outside.escaped)
+        return self.reads
 
     def insert(self, key, entry: Entry, retrace: bool) -> Variants:
         """Put a new entry first among its key's variants (dropping the least
@@ -108,7 +119,8 @@ class FunctionCache:
             calls = sum(e.calls for e in variants)
             seconds = sum(e.kernel.compile_seconds for e in variants)
             more = f", {len(variants)} guarded variants" if len(variants) > 1 else ""
-            lines.append(f"  {describe_key(key)}: {calls} calls, compiled in {seconds:.3f} s{more}")
+            lines.append(f"  {describe_key(key, self.reads)}: {calls} calls, compiled in "
+                         f"{seconds:.3f} s{more}")
         return "\n".join(lines)
 
 
@@ -153,17 +165,36 @@ class TreeKey:
     leaf_keys: tuple
 
 
-def describe_key(key) -> str:
+@dataclass(frozen=True)
+class WithReads:
+    """The key of a call of a function that reads values from outside its
+    arguments: the arguments' key and one part per read (``reads.key_of``)."""
+
+    key: object
+    reads: tuple
+
+
+def _describe_part(k) -> str:
+    if k is float:
+        return "float"
+    if k[0] == "static":
+        return repr(k[1])
+    if k[0] == "content":
+        return f"constant {np.dtype(k[2]).name}{list(k[1])}"
+    if k[0] == "other":
+        return k[1].__name__
+    return f"{np.dtype(k[1]).name}{list(k[0])}"
+
+
+def describe_key(key, reads=None) -> str:
+    """``(float64[3], float)``, and what was read: ``reading global data: float64[3]``."""
+    text = ""
+    if isinstance(key, WithReads):
+        names = [r.describe() for r in reads.reads] if reads is not None else []
+        parts = [f"{name}: {_describe_part(k)}" for name, k in zip(names, key.reads)]
+        text, key = f" reading {', '.join(parts)}", key.key
     leaf_keys = key.leaf_keys if isinstance(key, TreeKey) else key
-    parts = []
-    for k in leaf_keys:
-        if k is float:
-            parts.append("float")
-        elif k[0] == "static":
-            parts.append(repr(k[1]))
-        else:
-            parts.append(f"{np.dtype(k[1]).name}{list(k[0])}")
-    return "(" + ", ".join(parts) + ")"
+    return "(" + ", ".join(map(_describe_part, leaf_keys)) + ")" + text
 
 
 # --------------------------------------------------------- per function

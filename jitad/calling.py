@@ -11,7 +11,7 @@ which are traced, and which are differentiated.
 
 >>> import numpy as np
 >>> run = make_run(lambda x: (x * 2.0,), [np.ones(2)], [0], Slot(0, "array", np.dtype(float)))
->>> run([np.ones(2)])
+>>> run([np.ones(2)], ())
 array([2., 2.])
 """
 from __future__ import annotations
@@ -98,19 +98,25 @@ def _contiguous(a):
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
-def _argument_source(i, leaf) -> str:
-    if type(leaf) is np.ndarray:
-        return f"leaves[{i}][()]" if leaf.ndim == 0 else f"_contiguous(leaves[{i}])"
-    return f"leaves[{i}]"
+def _value_source(expr, value) -> str:
+    """How the kernel takes a value: 0-d arrays as scalars, arrays contiguous."""
+    if type(value) is np.ndarray:
+        return f"{expr}[()]" if value.ndim == 0 else f"_contiguous({expr})"
+    return expr
 
 
-def make_run(fn, leaves, traced, template, consts=()):
-    """``run(leaves)``: the kernel call and result conversion as one generated
-    function. ``traced``: the indices of the leaves the kernel takes;
-    ``consts``: arrays it takes after them."""
-    args = [_argument_source(i, leaves[i]) for i in traced]
+def make_run(fn, leaves, traced, template, consts=(), reads=(), n_args=None):
+    """``run(leaves, values)``: the kernel call and result conversion as one
+    generated function. The kernel takes the ``traced`` leaves of the
+    arguments (those before ``n_args``), then the values of the reads at
+    positions ``reads`` of ``values``, then the traced leaves after
+    ``n_args`` (the extra inputs of vjp and jvp), then ``consts``."""
+    n_args = len(leaves) if n_args is None else n_args
+    args = [_value_source(f"leaves[{i}]", leaves[i]) for i in traced if i < n_args]
+    args += [_value_source(f"values[{k}]", v) for k, v in reads]
+    args += [_value_source(f"leaves[{i}]", leaves[i]) for i in traced if i >= n_args]
     args += [f"c_{k}" for k in range(len(consts))]
-    source = (f"def run(leaves):\n    o = fn({', '.join(args)})\n"
+    source = (f"def run(leaves, values):\n    o = fn({', '.join(args)})\n"
               f"    return {_template_source(template)}\n")
     namespace = {"fn": fn, "np": np, "_contiguous": _contiguous}
     namespace.update((f"c_{k}", c) for k, c in enumerate(consts))

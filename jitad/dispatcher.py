@@ -21,10 +21,12 @@ import numpy as np
 
 from . import transforms, tree
 from .backend import lower
-from .cache import RETRACE_WARNING, MAX_VARIANTS, Entry, TreeKey, cache_for, flat_key, leaf_key
+from .cache import (MAX_VARIANTS, RETRACE_WARNING, Entry, TreeKey, WithReads, cache_for, flat_key,
+                    leaf_key)
 from .calling import Layout, fill, make_run
 from .errors import GuardFailure, RetraceWarning
-from .state import is_tracer
+from .reads import ReadSet
+from .state import active_builders, is_tracer
 from .tracer import is_static
 from .tracer import trace as trace_graph
 
@@ -55,9 +57,15 @@ class Dispatcher:
         self.cache = cache_for(f, transform, argnums)
         self.arg_names = arg_names(f)
 
-    def __call__(self, args, extra=None):
-        """``extra``: kernel inputs that are not arguments of f (the cotangent
-        of vjp, the tangents of jvp)."""
+    @property
+    def reads(self) -> ReadSet:
+        """What f reads from outside its arguments, as traces found it: one
+        set per function cache, fetched on every call."""
+        return self.cache.reads
+
+    def _key(self, args, extra):
+        """(key, leaves, read values), or (None, leaves, None) for a call on
+        tracers (inside another trace)."""
         key, leaves = (flat_key(args), args) if extra is None else (None, None)
         if key is None:
             leaves, treedef = tree.flatten(args if extra is None else (args, extra))
@@ -65,57 +73,75 @@ class Dispatcher:
                 key = TreeKey(treedef, tuple(map(leaf_key, leaves)))
             except TypeError:
                 if any(map(is_tracer, leaves)):
-                    return self._inline(args, extra, leaves)
+                    return None, leaves, None
                 raise
+        if not self.cache.reads:
+            return key, leaves, ()
+        values, read_key = self.cache.reads.fetch()
+        return WithReads(key, read_key), leaves, values
+
+    def __call__(self, args, extra=None):
+        """``extra``: kernel inputs that are not arguments of f (the cotangent
+        of vjp, the tangents of jvp)."""
+        key, leaves, values = self._key(args, extra)
+        if key is None:
+            return self._inline(args, extra, leaves)
         variants = self.cache.variants(key)
         if variants is None:
-            return self._compile(key, args, extra, leaves)
+            return self._compile(args, extra)
         try:
-            result = variants[0].run(leaves)
+            result = variants[0].run(leaves, values)
         except GuardFailure:
-            return self._other_path(key, variants, args, extra, leaves)
+            return self._other_path(key, variants, args, extra, leaves, values)
         self.cache.hits += 1
         variants[0].calls += 1
         return result
 
-    def _other_path(self, key, variants, args, extra, leaves):
+    def _other_path(self, key, variants, args, extra, leaves, values):
         """A guard failed: the inputs take another path through the function.
         Try the other cached variants, else trace this path anew."""
         for k, entry in enumerate(list(variants[1:]), start=1):
             try:
-                result = entry.run(leaves)
+                result = entry.run(leaves, values)
             except GuardFailure:
                 continue
             self.cache.promote(variants, k)
             self.cache.hits += 1
             entry.calls += 1
             return result
-        return self._compile(key, args, extra, leaves, retrace=True)
+        return self._compile(args, extra, retrace=True)
 
     def _transformed(self, args, extra, leaves):
-        graph, out_treedef, captured = trace_graph(self.f, args, self.arg_names)
+        graph, out_treedef, outside = trace_graph(self.f, args, self.arg_names, reads=True)
         self.cache.traces += 1
         # CSE first: a value the user computed twice (x[:-1] in two places)
         # then gets one adjoint, accumulated before it is scattered back.
         graph = transforms.simplify(graph)
         layout = Layout(args, list(leaves[:len(leaves) - _count_leaves(extra)]), self.argnums)
         tgraph, template = self.build(graph, layout, out_treedef)
-        return tgraph, template, captured
+        return tgraph, template, outside
 
-    def _compile(self, key, args, extra, leaves, retrace=False):
+    def _compile(self, args, extra, retrace=False):
         """Trace, transform, compile; cache the entry; return this call's result."""
         with self.cache.lock:
-            variants = self.cache.variants(key)
-            if variants is not None and not retrace:  # another thread compiled it meanwhile
-                return self(args, extra)
+            key, leaves, values = self._key(args, extra)
+            if not retrace and self.cache.variants(key) is not None:
+                return self(args, extra)  # another thread compiled it meanwhile
             with _collector_paused():
-                tgraph, template, captured = self._transformed(args, extra, leaves)
-                if captured:  # f closes over a value of an enclosing trace: part of that trace
-                    return self._emit(tgraph, template, captured, leaves, extra)
+                tgraph, template, outside = self._transformed(args, extra, leaves)
+                if outside.captured:  # f closes over a value of an enclosing trace
+                    return self._emit(tgraph, template, outside, leaves, extra)
                 kernel = lower(tgraph)
+            reads = self.cache.learn(outside)
+            key, leaves, values = self._key(args, extra)  # with what this trace read
+            n_args = len(leaves) - _count_leaves(extra)
             traced = [i for i, leaf in enumerate(leaves) if not is_static(leaf)]
-            result = make_run(kernel, leaves, traced, template)(leaves)  # compiles
-            run = make_run(kernel.fast_call(), leaves, traced, template, kernel.consts)
+            slots = [(reads.index[r.identity], values[reads.index[r.identity]])
+                     for r in outside.reads]
+            result = make_run(kernel, leaves, traced, template, reads=slots,
+                              n_args=n_args)(leaves, values)  # compiles
+            run = make_run(kernel.fast_call(), leaves, traced, template, kernel.consts,
+                           reads=slots, n_args=n_args)
             variants = self.cache.insert(key, Entry(key, kernel, tgraph, run, calls=1), retrace)
             if retrace and variants.retraces == RETRACE_WARNING:
                 warnings.warn(f"{self.cache.name} has re-traced {variants.retraces} times for "
@@ -129,12 +155,21 @@ class Dispatcher:
         """Inside another trace: emit the transformed graph into it."""
         return self._emit(*self._transformed(args, extra, leaves), leaves, extra)
 
-    def _emit(self, tgraph, template, captured, leaves, extra):
+    def _emit(self, tgraph, template, outside, leaves, extra):
+        """The transformed graph bound into the enclosing trace; what f reads
+        from outside becomes a read of that trace too (so its kernel fetches
+        it on every call)."""
+        enclosing = active_builders()[-1]
         n_args = len(leaves) - _count_leaves(extra)
         traced = [leaf for leaf in leaves if not is_static(leaf)]
         n_traced_args = sum(not is_static(leaf) for leaf in leaves[:n_args])
-        # the transformed graph's inputs: argument leaves, captured, then extra
-        inputs = traced[:n_traced_args] + captured + traced[n_traced_args:]
+        for read, value in outside.static_reads:
+            enclosing.read(read, value)
+        reads = [enclosing.read(r, r.fetch()) for r in outside.reads]
+        for tracer in (t for r, t in zip(outside.reads, reads) if r.identity in outside.escaped):
+            enclosing.escape(tracer)
+        # the transformed graph's inputs: arguments, reads, captured, then extra
+        inputs = traced[:n_traced_args] + reads + outside.captured + traced[n_traced_args:]
         return fill(template, transforms.inline(tgraph, inputs))
 
 

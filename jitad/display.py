@@ -468,6 +468,6 @@ def show_source(fn, file=None) -> None:
                          "show_source shows the kernel for those shapes")
     key = next(reversed(cache.entries))
     kernel = cache.entries[key][0].kernel
-    print(f"# {cache.name} for {describe_key(key)}: {kernel.path}, compiled in "
+    print(f"# {cache.name} for {describe_key(key, cache.reads)}: {kernel.path}, compiled in "
           f"{kernel.compile_seconds:.2f} s", file=file)
     print(kernel.source.rstrip("\n"), file=file)

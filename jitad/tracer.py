@@ -14,6 +14,7 @@ than running NumPy on a tracer and recording a wrong graph.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from . import primitives as P
 from . import tree
 from .errors import TraceError
 from .ir import Graph, Lit, Op, Var
+from .reads import candidates, substituted, traced
 from .state import TracerBase, active_builders, is_tracer
 
 _levels = itertools.count(1)
@@ -34,9 +36,15 @@ class Builder:
     def __init__(self, concrete: bool = True):
         self.level = next(_levels)
         self.concrete = concrete
-        self.inputs: list[Var] = []
+        self.inputs: list[Var] = []  # the arguments'; then come the reads', then the captured
         self.ops: list[Op] = []
         self.captured: dict[int, tuple] = {}  # id(outer tracer) -> (outer tracer, inner tracer)
+        # values read from outside the arguments (``jitad.reads``): identity ->
+        # (Read, tracer) for kernel inputs, (Read, value) for static values
+        self.reads: dict[tuple, tuple] = {}
+        self.static_reads: dict[tuple, tuple] = {}
+        self.escaped: set = set()  # reads turned back into NumPy arrays (keyed by content)
+        self._read_arrays: dict[int, "Tracer"] = {}  # id(array) -> its read's tracer
         self.closed = False
 
     def __enter__(self):
@@ -51,6 +59,32 @@ class Builder:
         self.inputs.append(var)
         return Tracer(var, val, self)
 
+    def read(self, read, value):
+        """The tracer of a value read from outside the arguments (made once
+        per read), or the value itself when it is static."""
+        if not traced(value):
+            self.static_reads.setdefault(read.identity, (read, value))
+            return value
+        found = self.reads.get(read.identity)
+        if found is None:
+            arr = np.asarray(value)
+            tracer = Tracer(Var(arr.shape, arr.dtype), arr[()] if arr.ndim == 0 else value, self)
+            found = self.reads[read.identity] = (read, tracer)
+            if isinstance(value, np.ndarray):
+                self._read_arrays[id(value)] = tracer
+        return found[1]
+
+    def is_read(self, tracer) -> bool:
+        return any(t is tracer for _, t in self.reads.values())
+
+    def escape(self, tracer):
+        """A read's tracer became a NumPy array again (``np.asarray``): what is
+        computed from it is not traced, so its content keys the cache."""
+        for identity, (_, t) in self.reads.items():
+            if t is tracer:
+                self.escaped.add(identity)
+        return tracer._val
+
     def lift(self, x) -> tuple:
         """(atom, value) for an operand: our tracer, an outer tracer captured
         from an enclosing trace (it becomes an extra input), or a constant."""
@@ -62,9 +96,13 @@ class Builder:
                 raise TraceError("a traced value escaped from a finished trace (was it stored "
                                  "in a global or a closure?); pass it as an argument instead")
             if id(x) not in self.captured:
-                self.captured[id(x)] = (x, self.new_input(x.shape, x.dtype, x._val))
+                self.captured[id(x)] = (x, Tracer(Var(x.shape, x.dtype), x._val, self))
             inner = self.captured[id(x)][1]
             return inner._var, inner._val
+        if type(x) is np.ndarray:
+            read = self._read_arrays.get(id(x))
+            if read is not None:  # read from outside by code jitad did not substitute
+                return read._var, read._val
         if isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.dtype == object):
             raise TraceError(f"jitad cannot use a {type(x).__name__} as an array operand here; "
                              "build it with np.stack or np.concatenate")
@@ -87,9 +125,13 @@ class Builder:
         return Tracer(out, val, self)
 
     def graph(self, outputs, input_names=()) -> Graph:
+        """The graph recorded: inputs are the arguments', then the reads' (in
+        the order of ``self.reads``), then the captured tracers'."""
         self.closed = True
         outs = tuple(self.lift(o)[0] for o in outputs)
-        return Graph(tuple(self.inputs), tuple(self.ops), outs, tuple(input_names))
+        inputs = self.inputs + [t._var for _, t in self.reads.values()]
+        inputs += [inner._var for _, inner in self.captured.values()]
+        return Graph(tuple(inputs), tuple(self.ops), outs, tuple(input_names))
 
 
 def _as_dtype(val, dtype):
@@ -150,6 +192,9 @@ class Tracer(TracerBase):
         return impl(*args, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
+        if self._builder.is_read(self):  # data read from outside: a constant from here on
+            value = np.asarray(self._builder.escape(self))
+            return value if dtype is None else value.astype(dtype)
         raise TraceError("jitad cannot turn a traced value into a NumPy array (np.asarray, "
                          "np.array, or a library outside NumPy called it); use NumPy functions "
                          "on it directly, or jitad.stop_gradient if it is a constant")
@@ -234,33 +279,61 @@ def _install_methods():
 _install_methods()
 
 
-def trace(f, args, arg_names=None) -> tuple[Graph, object, list]:
-    """Run ``f(*args)`` on tracers; (primal graph, output treedef, captured).
+@dataclass
+class Outside:
+    """The graph's inputs that are not arguments of f, in graph order after
+    the arguments': ``reads``, values read from closures, globals and
+    attributes (``jitad.reads``), then ``captured``, the tracers of an
+    enclosing trace that f closed over; and ``static_reads``, (Read, value)
+    pairs of the static values read, and ``escaped``, the identities of the
+    reads to key by content."""
+
+    reads: list
+    captured: list
+    static_reads: list
+    escaped: set
+
+
+def trace(f, args, arg_names=None, reads=False) -> tuple[Graph, object, Outside]:
+    """Run ``f(*args)`` on tracers; (primal graph, output treedef, Outside).
 
     Leaves that are Python ints, bools, strings or None stay static (passed to
-    ``f`` as they are); every other leaf becomes a graph input. ``captured``
-    lists the tracers of an enclosing trace that ``f`` closed over: they are
-    the graph's last inputs (empty for a top-level trace).
+    ``f`` as they are); every other leaf becomes a graph input. With
+    ``reads``, so does every array or float f reads from its closure, its
+    globals or ``self`` (f runs as a copy that sees tracers there:
+    ``reads.substituted``); without, those are constants of the graph (what
+    the transforms' kernels read again on every call is then baked in: the
+    view ``jitad.trace`` prints, and the one the tests of single stages use).
     """
     leaves, treedef = tree.flatten(tuple(args))
     paths = tree.leaf_paths(treedef, "")
     names = _leaf_names(paths, arg_names)
     builder = Builder(concrete=True)
-    traced, input_names = [], []
+    traced_leaves, input_names = [], []
     for leaf, name in zip(leaves, names):
         if is_static(leaf):
-            traced.append(leaf)
+            traced_leaves.append(leaf)
             continue
         value = leaf._val if isinstance(leaf, Tracer) else leaf
         arr = np.asarray(value)
-        traced.append(builder.new_input(arr.shape, arr.dtype, arr[()] if arr.ndim == 0 else arr))
+        traced_leaves.append(builder.new_input(arr.shape, arr.dtype,
+                                               arr[()] if arr.ndim == 0 else arr))
         input_names.append(name)
+    substitutes = {}
+    for read in candidates(f) if reads else ():
+        value = builder.read(read, read.fetch())
+        if is_tracer(value):
+            substitutes[read.identity] = value
     with builder:
-        out = f(*tree.unflatten(treedef, traced))
+        out = substituted(f, substitutes)(*tree.unflatten(treedef, traced_leaves))
     out_leaves, out_treedef = tree.flatten(out)
-    captured = [outer for outer, _ in builder.captured.values()]
-    input_names += [f"captured{i}" for i in range(len(captured))]
-    return builder.graph(out_leaves, input_names), out_treedef, captured
+    graph = builder.graph(out_leaves)
+    outside = Outside([r for r, _ in builder.reads.values()],
+                      [outer for outer, _ in builder.captured.values()],
+                      list(builder.static_reads.values()), set(builder.escaped))
+    input_names += [r.describe() for r in outside.reads]
+    input_names += [f"captured{i}" for i in range(len(outside.captured))]
+    return Graph(graph.inputs, graph.ops, graph.outputs, tuple(input_names)), out_treedef, outside
 
 
 def is_static(leaf) -> bool:
