@@ -7,6 +7,7 @@ array([2., 4.])
 from . import display, fd
 from .api import (grad, hessian, jacfwd, jacobian, jacrev, jit, jvp, stop_gradient, trace,
                   value_and_grad, vjp)
+from .cache import cache_clear
 from .custom import custom_vjp
 from .display import show_source
 from .fd import check_grad
@@ -14,4 +15,4 @@ from .version import __version__
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
            "jit", "trace", "stop_gradient", "custom_vjp", "fd", "check_grad", "display",
-           "show_source", "__version__"]
+           "show_source", "cache_clear", "__version__"]

@@ -13,6 +13,8 @@ their errors from here, so the import graph has a floor.
 - ``LoweringError``, ``CompileError``: the backend could not lower or numba
   could not compile a graph; a bug in jitad, reported as such.
 - ``RetraceWarning``: a function keeps re-tracing because its guards fail.
+- ``CacheWarning``: the kernel cache on disk is not writable (jitad compiles
+  in memory), or an entry was corrupted (jitad heals it).
 
 >>> issubclass(TraceError, TypeError), issubclass(GraphError, ValueError)
 (True, True)
@@ -46,3 +48,8 @@ class CompileError(RuntimeError):
 
 class RetraceWarning(UserWarning):
     """A function keeps re-tracing: its guards fail on most calls."""
+
+
+class CacheWarning(UserWarning):
+    """The kernel cache on disk could not be used as it is (not writable, or
+    an entry that was corrupted and has been healed)."""

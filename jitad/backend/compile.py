@@ -5,38 +5,40 @@ and the jitad, numba and cache-format versions, and compiled with
 ``numba.njit(cache=True)``: numba then keeps the machine code beside that file,
 so a new process (a restarted notebook) loads it instead of compiling again.
 Because the file is real, tracebacks and ``inspect`` show the kernel source.
+Where the files live, and how a damaged entry is healed, is ``diskcache``;
+when there is no writable directory, kernels compile in memory from source
+that ``linecache`` knows, so tracebacks still show it.
 
-The directory is ``$JITAD_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/jitad``
-(``~/.cache/jitad``). Files are written to a temporary name and renamed, so
-processes writing the same kernel at once never see a partial file; numba
-writes its own index the same way. A different jitad or numba version hashes
-to different files, so stale machine code is never loaded.
+Files are written to a temporary name and renamed, so processes writing the
+same kernel at once never see a partial file; numba writes its own index the
+same way. A different jitad or numba version hashes to different files, so
+stale machine code is never loaded.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import linecache
 import os
 import sys
-import tempfile
 import time
+import types
 import warnings
 from dataclasses import dataclass
 
 import numba
 from numba.core.errors import NumbaError, NumbaPerformanceWarning
 
-from ..errors import CompileError
 from .. import version
+from ..errors import CompileError
+from . import diskcache
 
-CACHE_FORMAT = 3
 ERROR_MODEL = "numpy"  # x/0 is inf or nan, as in NumPy, not ZeroDivisionError
 
 
 def cache_dir() -> str:
-    root = os.environ.get("JITAD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "jitad")
-    return os.path.join(root, f"kernels-v{CACHE_FORMAT}")
+    """The configured kernel directory (``diskcache.configured``)."""
+    return diskcache.configured()
 
 
 @dataclass
@@ -46,7 +48,8 @@ class Kernel:
     fn: object
     source: str
     consts: tuple
-    path: str
+    path: str          # the module file, or a "<jitad kernel ...>" name in memory
+    module: object = None
     compile_seconds: float = 0.0
     compiled: bool = False
 
@@ -64,11 +67,12 @@ class Kernel:
 
     def _first_call(self, inputs):
         start = time.perf_counter()
+        args = inputs + self.consts
         with warnings.catch_warnings():
             # operands that are views (x.T) make numba warn about np.dot speed
             warnings.simplefilter("ignore", NumbaPerformanceWarning)
             try:
-                out = self.fn(*inputs, *self.consts)
+                self._load_or_compile(args)
             except NumbaError as exc:
                 raise CompileError(f"numba could not compile the kernel jitad generated "
                                    f"({self.path}); this is a bug in jitad, please report it "
@@ -76,7 +80,24 @@ class Kernel:
                                    f"{str(exc).splitlines()[0]}") from None
         self.compile_seconds = time.perf_counter() - start
         self.compiled = True
-        return out
+        return self.fn(*args)
+
+    def _load_or_compile(self, args):
+        """Compile for these argument types, or load the machine code numba
+        cached; machine code that fails to load is removed and compiled again."""
+        signature = tuple(numba.typeof(a) for a in args)
+        try:
+            self.fn.compile(signature)
+        except NumbaError:
+            raise
+        except Exception as error:  # noqa: BLE001 - numba's cache files failed to load
+            if not os.path.isfile(self.path):
+                raise
+            diskcache.report_once(self.path, f"had machine code that failed to load "
+                                             f"({type(error).__name__})")
+            diskcache.remove_machine_code(self.path)
+            self.fn = numba.njit(cache=True, error_model=ERROR_MODEL)(self.module.kernel)
+            self.fn.compile(signature)
 
 
 def module_source(kernel_source: str) -> str:
@@ -88,29 +109,39 @@ def module_source(kernel_source: str) -> str:
 
 
 def compile_kernel(kernel_source: str, consts=()) -> Kernel:
-    """Write the module, import it, and wrap ``kernel`` in numba.njit.
+    """Write the module (or, without a writable cache, build it in memory),
+    import it, and wrap ``kernel`` in numba.njit.
 
     >>> k = compile_kernel("def kernel(v_0):\\n    return (v_0 * 2.0,)\\n")
     >>> k(3.0)
     (6.0,)
     """
     text = module_source(kernel_source)
-    digest = hashlib.sha256(f"{CACHE_FORMAT}|{numba.__version__}|{text}".encode()).hexdigest()[:24]
-    directory = cache_dir()
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"k_{digest}.py")
-    if not os.path.exists(path):
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the kernel from a shared cache
-        os.replace(tmp, path)
+    digest = hashlib.sha256(f"{diskcache.CACHE_FORMAT}|{numba.__version__}|{text}".encode()
+                            ).hexdigest()[:24]
     name = f"jitad_kernel_{digest}"
+    directory = diskcache.directory()
+    if directory is None:
+        path = f"<jitad kernel k_{digest}>"
+        module = sys.modules.get(name) or _module_in_memory(name, path, text)
+        fn = numba.njit(error_model=ERROR_MODEL)(module.kernel)
+        return Kernel(fn, kernel_source, tuple(consts), path, module)
+    path = os.path.join(directory, f"k_{digest}.py")
     module = sys.modules.get(name)
     if module is None:
+        diskcache.write_checked(path, text)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # numba's disk cache re-imports it by name
         spec.loader.exec_module(module)
     fn = numba.njit(cache=True, error_model=ERROR_MODEL)(module.kernel)
-    return Kernel(fn, kernel_source, tuple(consts), path)
+    return Kernel(fn, kernel_source, tuple(consts), path, module)
+
+
+def _module_in_memory(name, path, text):
+    linecache.cache[path] = (len(text), None, text.splitlines(True), path)
+    module = types.ModuleType(name)
+    module.__file__ = path
+    exec(compile(text, path, "exec"), module.__dict__)  # noqa: S102 - generated source
+    sys.modules[name] = module
+    return module

@@ -7,12 +7,17 @@ kernel for every product, and numba's compile time grows faster than linearly
 in blocks: a 718-op scalar gradient compiled in 10 s inline and 2.3 s with
 this call. LLVM inlines the call, so the machine code is the same.
 
+Not cached on disk (``cache=True`` would make importing jitad write, or fail
+where nothing is writable): a process compiles it once, the first time a
+kernel that calls it is compiled; a kernel loaded from the disk cache carries
+it already.
+
 >>> safe_mul(0.0, float("inf")), safe_mul(2.0, 3.0)
 (0.0, 6.0)
 """
 import numba
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")
 def safe_mul(a, b):
     return a * b if a != 0 else 0.0 * a

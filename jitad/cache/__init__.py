@@ -18,13 +18,16 @@ thread switch can fall between the load and the store of such an update
 """
 from __future__ import annotations
 
+import argparse
+import sys
 import threading
 import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .reads import ReadSet
+from ..backend import diskcache
+from ..reads import ReadSet
 
 MAX_VARIANTS = 8      # kernels kept per shape key (one per path through guards)
 RETRACE_WARNING = 4   # re-traces of one key before RetraceWarning
@@ -215,3 +218,43 @@ def cache_for(f, transform: str, argnums) -> FunctionCache:
         name = f"{transform}({getattr(f, '__qualname__', repr(f))}"
         name += f", argnums={argnums})" if transform not in ("jit", "vjp") else ")"
         return table.setdefault((transform, argnums), FunctionCache(name))
+
+
+# ----------------------------------------------------------- clearing
+
+def cache_clear() -> int:
+    """Forget every compiled kernel: the in-memory entries of every
+    transformed function, the kernel modules loaded in this process, and the
+    files of the disk cache. Returns the number of files removed.
+
+    >>> import jitad
+    >>> jitad.cache_clear() >= 0
+    True
+    """
+    with _registry_lock:
+        tables = list(_caches.values()) + list(_unweakrefable.values())
+    for table in tables:
+        for function_cache in table.values():
+            with function_cache.lock:
+                function_cache.entries.clear()
+    for name in [n for n in sys.modules if n.startswith("jitad_kernel_")]:
+        del sys.modules[name]
+    return diskcache.clear()
+
+
+def main(argv=None) -> int:
+    """``python -m jitad.cache [--info | --clear]``: where the kernel cache is,
+    how big, and emptying it."""
+    parser = argparse.ArgumentParser(prog="python -m jitad.cache", description=main.__doc__)
+    parser.add_argument("--clear", action="store_true", help="remove every cached kernel")
+    parser.add_argument("--info", action="store_true", help="show the directory and its size "
+                        "(the default)")
+    args = parser.parse_args(argv)
+    if args.clear:
+        print(f"removed {cache_clear()} files from {diskcache.configured()}")
+        return 0
+    info = diskcache.info()
+    print(f"jitad kernel cache: {info['directory']}\n"
+          f"  writable: {'yes' if info['writable'] else 'no (kernels compile in memory)'}\n"
+          f"  kernels:  {info['kernels']}\n  size:     {info['bytes'] / 1e6:.1f} MB")
+    return 0
