@@ -122,14 +122,18 @@ def _shard_signature(index, arrays):
     return shapes[0][0], signature
 
 
+def _describe(signature) -> str:
+    """``(rows, 4) float64, (rows) float64``: a shard's arrays, whatever their rows."""
+    return ", ".join("(" + ", ".join(["rows", *map(str, shape)]) + f") {np.dtype(dtype).name}"
+                     for shape, dtype in signature)
+
+
 def _check_same_arrays(first, first_signature, index, signature):
     if signature != first_signature:
-        def describe(sig):
-            return ", ".join("(" + ", ".join(["rows", *map(str, shape)]) + f") {np.dtype(dtype).name}"
-                             for shape, dtype in sig)
-        raise ValueError(f"shard {index} holds arrays {describe(signature)} but shard {first} holds "
-                         f"{describe(first_signature)}: every shard must hold the same arrays with "
-                         "the same trailing shapes and dtypes (only the row count may differ)")
+        raise ValueError(f"shard {index} holds arrays {_describe(signature)} but shard {first} "
+                         f"holds {_describe(first_signature)}: every shard must hold the same "
+                         "arrays with the same trailing shapes and dtypes (only the row count "
+                         "may differ)")
 
 
 def _tree_map(fn, *trees):
@@ -253,10 +257,9 @@ def local_client():
             import dask.system
             # a free port for the scheduler's web server (8787 may be another cluster's);
             # logs at ERROR only: INFO records written at exit, after streams closed, fail
-            cluster = distributed.LocalCluster(n_workers=dask.system.CPU_COUNT, threads_per_worker=1,
-                                               processes=True, host="127.0.0.1",
-                                               dashboard_address="127.0.0.1:0",
-                                               silence_logs=logging.ERROR)
+            cluster = distributed.LocalCluster(
+                n_workers=dask.system.CPU_COUNT, threads_per_worker=1, processes=True,
+                host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
             client = _local["client"] = distributed.Client(cluster)
             atexit.register(_close, client)
         return client
@@ -490,12 +493,13 @@ def value_and_grad(loss, argnums=0, *, reduction="sum"):
     >>> float(value), g
     (880.0, array([ 880., 1000.]))
     """
+    _require_distributed()
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     single = isinstance(argnums, (int, np.integer))
     if (int(argnums) if single else tuple(argnums)) not in (0, (0,)):
-        raise ValueError(f"argnums={argnums!r}: jitad.dask differentiates loss(params, *shard) with "
-                         "respect to params only (argnums=0 or (0,)); the shards' arrays differ "
-                         "per shard, so their gradients do not add up")
+        raise ValueError(f"argnums={argnums!r}: jitad.dask differentiates loss(params, *shard) "
+                         "with respect to params only (argnums=0 or (0,)); the shards' arrays "
+                         "differ per shard, so their gradients do not add up")
     argnums = 0 if single else (0,)
     return _ShardedValueAndGrad(loss, argnums, reduction)

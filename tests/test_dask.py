@@ -6,6 +6,8 @@ compare with single-machine jitad on the concatenated data.
 """
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -244,3 +246,28 @@ def test_default_client_is_a_local_cluster_of_processes_reused():
     w, X, y, shards = data()
     value, grad = jitad.dask.value_and_grad(nll)(w, shards)
     assert_close(grad, jitad.grad(nll)(w, X, y))
+
+
+# A process where dask cannot be imported: ``import jitad`` and ``import jitad.dask``
+# import no dask, and using it says what to install.
+WITHOUT_DASK = """
+import sys
+import jitad, jitad.dask
+assert not {"dask", "distributed"} & set(sys.modules), sorted(sys.modules)
+sys.modules["dask"] = sys.modules["distributed"] = None  # import now raises ImportError
+try:
+    jitad.dask.value_and_grad(lambda w, X: (X @ w).sum())
+except ImportError as error:
+    print(error)
+"""
+
+
+def test_jitad_imports_no_dask_and_without_dask_the_error_says_what_to_install():
+    root = os.path.dirname(os.path.dirname(jitad.__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root,
+                                                                   os.environ.get("PYTHONPATH")))))
+    done = subprocess.run([sys.executable, "-c", WITHOUT_DASK], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "jitad.dask needs dask.distributed, which is not installed: pip install jitad[dask]" \
+        in done.stdout
