@@ -353,7 +353,8 @@ def _row_blocks(arrays):
     shapes = [tuple(a.shape) for a in arrays]
     if any(a.ndim == 0 for a in arrays):
         raise ValueError(f"dask array shards need a leading row axis; got shapes {shapes}")
-    if len({shape[0] for shape in shapes}) > 1:
+    row_counts = {shape[0] for shape in shapes}
+    if len(row_counts) > 1 and not any(r != r for r in row_counts):  # NaN: not known yet
         raise ValueError(f"the dask arrays have different row counts, shapes {shapes}; X and y "
                          "must have one row per example")
     row_chunks = arrays[0].chunks[0]
