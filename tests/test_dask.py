@@ -123,6 +123,10 @@ def test_dask_arrays_give_one_shard_per_row_block(client):
     value, grad = jitad.dask.value_and_grad(nll)(w, (dX, dy), client=client)
     assert_close(value, value0)
     assert_close(grad, grad0)
+    dX, dy = da.from_array(X, chunks=(250, 4)), da.from_array(y, chunks=250)
+    keep = dX[:, 0] > 0  # row blocks whose sizes are known only once computed
+    _, grad = jitad.dask.value_and_grad(nll)(w, (dX[keep], dy[keep]), client=client)
+    assert_close(grad, jitad.grad(nll)(w, X[X[:, 0] > 0], y[X[:, 0] > 0]))
 
 
 def test_futures_and_delayed_shards(client):
