@@ -42,6 +42,10 @@ How it works, and why:
   compiles once per shape, and later tasks and later calls reuse the kernel.
   A restarted worker builds it again and loads the kernel from jitad's disk
   cache (``$JITAD_CACHE_DIR``, inherited by LocalCluster workers).
+- The partials are added on the workers, ``FAN_IN`` at a time, in shard order,
+  so the rounding does not depend on where tasks ran; the whole call is one
+  graph. An error of the loss on a shard is carried up that tree, and shards
+  whose arrays differ are reported first (the usual cause of such an error).
 - Shards given as NumPy arrays are scattered on every call; for repeated
   calls scatter them once (``client.scatter(shards)``, as above) and pass the
   futures. Dask arrays are split into one shard per row block; delayed
