@@ -16,3 +16,12 @@ from .version import __version__
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
            "jit", "trace", "stop_gradient", "custom_vjp", "fd", "check_grad", "display",
            "show_source", "cache_clear", "__version__"]
+
+
+def __getattr__(name):
+    # jitad.dask is loaded on first use, and itself imports dask only when
+    # called, so `import jitad` never imports dask
+    if name == "dask":
+        import importlib
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
