@@ -103,6 +103,8 @@ class Builder:
             read = self._read_arrays.get(id(x))
             if read is not None:  # read from outside by code jitad did not substitute
                 return read._var, read._val
+        if isinstance(x, complex) or np.iscomplexobj(x):
+            raise _complex_error(x)
         if isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.dtype == object):
             raise TraceError(f"jitad cannot use a {type(x).__name__} as an array operand here; "
                              "build it with np.stack or np.concatenate")
@@ -132,6 +134,14 @@ class Builder:
         inputs = self.inputs + [t._var for _, t in self.reads.values()]
         inputs += [inner._var for _, inner in self.captured.values()]
         return Graph(tuple(inputs), tuple(self.ops), outs, tuple(input_names))
+
+
+def _complex_error(x) -> TraceError:
+    what = f"the complex number {x!r}" if np.ndim(x) == 0 else \
+        f"a complex array of shape {np.shape(x)}"
+    return TraceError(f"{what} met a traced value: jitad records real arithmetic only (complex "
+                      "dtypes through the IR and kernels are not supported yet); carry the real "
+                      "and imaginary parts as two real arrays")
 
 
 def _as_dtype(val, dtype):
@@ -316,6 +326,8 @@ def trace(f, args, arg_names=None, reads=False) -> tuple[Graph, object, Outside]
             continue
         value = leaf._val if isinstance(leaf, Tracer) else leaf
         arr = np.asarray(value)
+        if np.iscomplexobj(arr):
+            raise _complex_error(value)
         traced_leaves.append(builder.new_input(arr.shape, arr.dtype,
                                                arr[()] if arr.ndim == 0 else arr))
         input_names.append(name)

@@ -32,6 +32,8 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import LoweringError
 from ..ir import Graph, Lit, Var, format_op, type_str
 from .lowering import Accumulate, Elementwise, Indexed, Operand, dtype_name, literal, lowering_of
@@ -184,11 +186,14 @@ class SourceWriter:
         self.contiguous = set(graph.inputs)  # the dispatcher passes C-contiguous arrays
         self.loop_values: set = set()
         self.loop_shape: tuple = ()
+        self.weak_dtype = None  # what Python-number literals are, in the op being written
 
     # names --------------------------------------------------------------
     def name(self, a) -> str:
         if isinstance(a, Lit):
             if not a.shape:
+                if a.weak and self.weak_dtype is not None:
+                    return f"{dtype_name(self.weak_dtype)}({literal(a.val)})"
                 return literal(a.val)
             if id(a.val) not in self.const_names:
                 self.const_names[id(a.val)] = f"c_{len(self.consts)}"
@@ -199,6 +204,23 @@ class SourceWriter:
     def operand(self, a) -> Operand:
         return Operand(self.name(a), a.shape, a.dtype)
 
+    def typed(self, op, expr) -> str:
+        """``expr`` in the op's dtype. A float32 op computes in float32, as
+        NumPy does: its Python-number literals are float32 (``weak_dtype``)
+        and the result is cast, since a template may hold float64 constants."""
+        if op.outputs and op.out.dtype.kind == "f" and op.out.dtype.itemsize < 8:
+            return f"{dtype_name(op.out.dtype)}({expr})"
+        return expr
+
+    def begin(self, op):
+        """Set what Python-number literals are while ``op`` is written: the
+        dtype of the arrays they meet (NumPy 2's rule), when that is a float
+        narrower than float64."""
+        dtypes = [a.dtype for a in op.inputs if isinstance(a, Var) or not a.weak]
+        common = np.result_type(*dtypes) if dtypes else None
+        self.weak_dtype = common if common is not None and common.kind == "f" \
+            and common.itemsize < 8 else None
+
     def comment(self, op, indent):
         lhs = ", ".join(self.printed[v] for v in op.outputs)
         rhs = format_op(op, self.printed)
@@ -208,17 +230,20 @@ class SourceWriter:
     def statement(self, op):
         self.comment(op, "    ")
         lowering = _lowering(op)
+        self.begin(op)
         out = self.operand(op.out) if op.outputs else None
         operands = [self.operand(a) for a in op.inputs]
         if isinstance(lowering, Elementwise):  # a 0-d elementwise op: a scalar statement
-            self.lines.append(f"    {out} = {lowering.expr(*operands, **op.params)}")
+            self.lines.append(f"    {out} = {self.typed(op, lowering.expr(*operands, **op.params))}")
             return
         if isinstance(lowering, (Accumulate, Indexed)):
             # over no axes, or of a 0-d value: the value itself
             self.lines.append(f"    {out} = {operands[0]}")
             return
-        if lowering.contiguous_operand and op.inputs[0] not in self.contiguous:
-            operands[0] = f"np.ascontiguousarray({operands[0]})"
+        if lowering.contiguous_operand and op.inputs[0].shape and \
+                op.inputs[0] not in self.contiguous:
+            x = op.inputs[0]
+            operands[0] = Operand(f"np.ascontiguousarray({operands[0]})", x.shape, x.dtype)
         for line in lowering.lines(out, *operands, **op.params):
             self.lines.append(f"    {line}")
         if lowering.view:
@@ -266,6 +291,7 @@ class SourceWriter:
         for op in loop.ops:
             self.comment(op, indent)
             lowering = _lowering(op)
+            self.begin(op)
             if isinstance(lowering, Accumulate):
                 kept = [f"i{j}" for j in full if j not in op.params["axes"]]
                 acc = self.name(op.out) + (f"[{', '.join(kept)}]" if kept else "")
@@ -276,7 +302,7 @@ class SourceWriter:
                 expr = lowering.element(self, op)
             else:
                 operands = [self.element(a, full[ndim - a.ndim:]) for a in op.inputs]
-                expr = lowering.expr(*operands, **op.params)
+                expr = self.typed(op, lowering.expr(*operands, **op.params))
             element = f"e_{self.name(op.out)[2:]}"
             self.lines.append(f"{indent}{element} = {expr}")
             self.loop_values.add(op.out)
@@ -296,6 +322,7 @@ class SourceWriter:
             else:
                 self.statement(item)
         body = self.lines[body_start:]
+        self.weak_dtype = None
         returned, seen = [], set()
         for o in self.graph.outputs:
             text = self.name(o)

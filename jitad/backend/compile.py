@@ -34,6 +34,18 @@ from ..errors import CompileError
 from . import diskcache
 
 ERROR_MODEL = "numpy"  # x/0 is inf or nan, as in NumPy, not ZeroDivisionError
+# Kernels call the helpers of these modules, and numba's cached machine code
+# holds them inlined: a change to their source must change every kernel's hash.
+_HELPER_MODULES = ("runtime.py",)
+
+
+def _helpers_stamp() -> str:
+    folder = os.path.dirname(os.path.abspath(__file__))
+    text = b"".join(open(os.path.join(folder, name), "rb").read() for name in _HELPER_MODULES)
+    return hashlib.sha256(text).hexdigest()[:16]
+
+
+HELPERS_STAMP = _helpers_stamp()
 
 
 def cache_dir() -> str:
@@ -117,8 +129,8 @@ def compile_kernel(kernel_source: str, consts=()) -> Kernel:
     (6.0,)
     """
     text = module_source(kernel_source)
-    digest = hashlib.sha256(f"{diskcache.CACHE_FORMAT}|{numba.__version__}|{text}".encode()
-                            ).hexdigest()[:24]
+    digest = hashlib.sha256(f"{diskcache.CACHE_FORMAT}|{numba.__version__}|{HELPERS_STAMP}|"
+                            f"{text}".encode()).hexdigest()[:24]
     name = f"jitad_kernel_{digest}"
     directory = diskcache.directory()
     if directory is None:

@@ -116,10 +116,10 @@ def _literal(text):
 
 
 def _literal_product_is_safe(a, b) -> bool:
-    """safe_mul(a, b) is the plain product when a is a literal other than 0,
-    or b a finite literal (then a * b is already 0 where a is 0)."""
-    a, b = _literal(a), _literal(b)
-    return (a is not None and a != 0) or (b is not None and math.isfinite(b))
+    """safe_mul(a, b) is the plain product when one operand is a finite
+    literal other than 0: a * b is then 0 exactly where the other is 0, and
+    NaN exactly where safe_mul's is."""
+    return any(v is not None and v != 0 and math.isfinite(v) for v in map(_literal, (a, b)))
 
 
 def _convert_for_interpreter(dtype):
@@ -298,6 +298,11 @@ def _slogdet(out, a):
 
 
 def _reshape(out, x, shape):
+    # numba has no reshape of a scalar (a 0-d value is a scalar in the kernel)
+    if not x.shape:
+        return [f"{out} = np.full({shape!r}, {x}, {dtype_name(out.dtype)})"]
+    if not shape:
+        return [f"{out} = {x}.ravel()[0]"]
     return [f"{out} = {x}.reshape({shape!r})"]
 
 

@@ -164,8 +164,10 @@ def vstack(tup, *, dtype=None, casting="same_kind"):
 
 @implements(np.column_stack)
 def column_stack(tup):
-    return concatenate([P.reshape(a, shape_of(a) + (1,)) if ndim_of(a) < 2 else a for a in tup],
-                       axis=1)
+    """NumPy's rule: a 0-d or 1-d entry becomes a column (an array passed
+    alone is iterated, as NumPy does)."""
+    return concatenate([P.reshape(a, (int(np.prod(shape_of(a), dtype=np.int64)), 1))
+                        if ndim_of(a) < 2 else a for a in tup], axis=1)
 
 
 def _slice_along(a, axis, start, stop):

@@ -155,14 +155,16 @@ div_p = elementwise_binary("div", np.true_divide,
 
 
 def _safe_mul_impl(a, b):
-    """a * b, but exactly 0 where a is 0 even if b is inf or nan."""
+    """a * b, but exactly 0 where a or b is 0 even if the other is inf or nan."""
     with np.errstate(invalid="ignore"):
-        return np.where(np.asarray(a) == 0, np.zeros((), np.result_type(a, b)), np.multiply(a, b))
+        zero = (np.asarray(a) == 0) | (np.asarray(b) == 0)
+        return np.where(zero, np.zeros((), np.result_type(a, b)), np.multiply(a, b))
 
 
 # The chain-rule product. A zero cotangent (or tangent) times an infinite or
 # undefined local derivative is zero, not NaN: this is what makes the gradient
-# of np.where(x > 0, np.sqrt(x), 0.0) zero, not NaN, at x < 0.
+# of np.where(x > 0, np.sqrt(x), 0.0) zero, not NaN, at x < 0. It is safe
+# whichever operand is the zero: in reverse over reverse the roles swap.
 safe_mul_p = Primitive(
     "safe_mul", _safe_mul_impl, elementwise_shape(np.multiply), kind="elementwise",
     batch=batch_elementwise, infix="*",
@@ -177,7 +179,14 @@ def _integer_pow_deriv(y, x, n):
 
 
 def _integer_pow_impl(x, n):
-    return np.power(x, n) if n >= 0 else np.power(np.asarray(x, float) if np.ndim(x) else float(x), n)
+    """x ** n with NumPy's dtypes: a float keeps its precision (float32 stays
+    float32), an integer to a negative power is float64."""
+    if n >= 0:
+        return np.power(x, n)
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.inexact):
+        x = x.astype(np.float64)
+    return np.reciprocal(np.power(x, -n))[()]
 
 
 integer_pow_p = Primitive(

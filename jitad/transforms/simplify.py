@@ -34,14 +34,22 @@ from ..ir import Graph, Lit, Op, Var
 
 
 def _constant(a, producers):
-    """The scalar value of a constant operand, or None."""
+    """The scalar value of a constant operand (a literal, an array literal
+    holding one value, or a broadcast of a literal), or None."""
     if type(a) is Lit:
-        return a.val if a.shape == () else None
+        if a.shape == ():
+            return a.val
+        if a.size <= _UNIFORM_ARRAY_LIMIT and a.size and np.all(a.val == a.val.flat[0]):
+            return a.val.flat[0]
+        return None
     op = producers.get(a)
     if op is not None and op.primitive is P.broadcast_in_dim_p and type(op.inputs[0]) is Lit \
             and op.inputs[0].shape == ():
         return op.inputs[0].val
     return None
+
+
+_UNIFORM_ARRAY_LIMIT = 4096  # array literals checked for holding one value
 
 
 def _is(a, value, producers) -> bool:
@@ -68,8 +76,9 @@ def _unit(value, *positions):
 
 
 def _zero_times(op, producers):
-    """safe_mul(0, b) is exactly 0, whatever b is (the point of safe_mul)."""
-    if _is(op.inputs[0], 0, producers):
+    """safe_mul(0, b) and safe_mul(a, 0) are exactly 0, whatever the other
+    operand is (the point of safe_mul)."""
+    if _is(op.inputs[0], 0, producers) or _is(op.inputs[1], 0, producers):
         return _zeros(op)
     return None
 
