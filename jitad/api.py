@@ -127,7 +127,8 @@ def vjp(f, *primals):
             if not is_static(leaf):
                 check_differentiable(leaf, n)
     out = jit(f)(*primals)
-    dispatcher = Dispatcher(f, "vjp", None, functools.partial(_vjp_build, nargs=len(primals)))
+    dispatcher = Dispatcher(f, "vjp", None, functools.partial(_vjp_build, nargs=len(primals)),
+                            differentiates_all=True)
 
     def vjp_fn(cotangent):
         return dispatcher(primals, extra=cotangent)
@@ -186,7 +187,7 @@ def jvp(f, primals, tangents):
     for n, p in enumerate(primals):
         for leaf in tree.flatten(p)[0]:
             check_differentiable(leaf, n)
-    dispatcher = Dispatcher(f, "jvp", None, _jvp_build)
+    dispatcher = Dispatcher(f, "jvp", None, _jvp_build, differentiates_all=True)
     return dispatcher(primals, extra=tangents)
 
 

@@ -78,7 +78,14 @@ _METHOD_CALLS = {
     "__xor__": lambda x, y: x ^ y, "__rxor__": lambda x: True ^ x, "__invert__": lambda x: ~x,
     "__floordiv__": lambda x: x // 0.3, "__rfloordiv__": lambda x: 2.0 // x,
     "__mod__": lambda x: x % 0.3, "__rmod__": lambda x: 2.0 % x,
+    "__setitem__": lambda x, y: _assigned(x, y),
 }
+
+
+def _assigned(x, y):
+    x = x * 1.0
+    x[1:, 0] = y[0, :2]
+    return x
 _MASK_OPERATORS = {"__and__", "__rand__", "__or__", "__ror__", "__xor__", "__rxor__", "__invert__"}
 _OPERATORS = {"__and__": "a & b", "__rand__": "b & a", "__or__": "a | b", "__ror__": "b | a",
               "__xor__": "a ^ b", "__rxor__": "b ^ a", "__invert__": "~a",
@@ -152,9 +159,6 @@ def method_rows() -> list:
     for name in api.METHODS:
         impl = getattr(api, name)
         label = _OPERATORS.get(name, f"ndarray.{name}")
-        if name == "__setitem__":
-            rows.append(Row(label, "operator", "-", "-", "refused: " + inspect.getdoc(impl)))
-            continue
         call = _METHOD_CALLS.get(name, lambda x, n=name: getattr(x, n)())
         rows.append(_row(label, "operator" if name in _OPERATORS else "method", call, impl,
                          masks=name in _MASK_OPERATORS))
@@ -192,11 +196,22 @@ checks that this file is up to date.
   bounds-checked by the compiled kernel (`IndexError`), negative ones wrap.
 - **Boolean masks** must be constants (a NumPy array, not a traced value):
   the result's shape depends on the mask. For traced masks use `np.where`.
-- **Assignment** `x[i] = v` into a traced array is refused with a message
-  showing the functional form (`np.where` with a constant mask).
+- **In-place writes** (`x[i] = v`, `x += v`, `out=x`) follow NumPy's
+  semantics for every alias and view of the array (a write through
+  `v = x[1:]` changes `x`), with the derivative of what NumPy computes; a
+  repeated index keeps the last write. Arrays passed in or read from outside
+  the function are not changed in the caller's memory. A traced integer
+  index, or a traced mask with an array of values, is refused with the
+  `np.where` form to use; writing a traced value into a NumPy array (made
+  with `np.zeros`) is refused with `np.zeros_like(x)` as the way out.
+- **Numbers taken out of a trace**: `int()`, `bool()` and indices are
+  guarded (re-checked on every call); `float()`, `.item()` and `math`
+  functions are guarded too, and allowed where the number only steers
+  control flow; where it flows into the result the derivative would miss a
+  term, so that is an error naming the line.
 - **cholesky** reads one triangle of its input, as NumPy does, so its
   gradient lives on that triangle; `det`, `slogdet` and `inv` need an
-  invertible matrix; the np.linalg routines take one 2-d matrix.
+  invertible matrix; the np.linalg routines take stacks of matrices.
 - **argmax/argmin** are supported as integer outputs without a derivative.
 """
 

@@ -25,6 +25,7 @@ from .cache import (MAX_VARIANTS, RETRACE_WARNING, Entry, TreeKey, WithReads, ca
                     leaf_key)
 from .calling import Layout, fill, make_run
 from .errors import GuardFailure, RetraceWarning
+from .ir import Lit
 from .reads import ReadSet
 from .state import active_builders, is_tracer
 from .tracer import is_static
@@ -49,10 +50,12 @@ def normalise_argnums(argnums) -> tuple:
 class Dispatcher:
     """Calls of one transform of one function, by cache key."""
 
-    def __init__(self, f, transform, argnums, build):
+    def __init__(self, f, transform, argnums, build, differentiates_all=False):
         """``argnums`` as the user gave it: ``0`` and ``(0,)`` differ in result
-        structure, so they are different caches."""
+        structure, so they are different caches. ``differentiates_all``: the
+        transform differentiates every traced argument (vjp, jvp)."""
         self.f, self.build = f, build
+        self.differentiates_all = differentiates_all
         self.argnums = () if argnums is None else normalise_argnums(argnums)
         self.cache = cache_for(f, transform, argnums)
         self.arg_names = arg_names(f)
@@ -118,8 +121,30 @@ class Dispatcher:
         # then gets one adjoint, accumulated before it is scattered back.
         graph = transforms.simplify(graph)
         layout = Layout(args, list(leaves[:len(leaves) - _count_leaves(extra)]), self.argnums)
+        wrt = range(len(layout.traced)) if self.differentiates_all else layout.wrt
+        taken = transforms.floats_taken_from(graph, list(wrt))
+        if taken:
+            self._check_floats_stay_out(args, graph, outside, taken)
         tgraph, template = self.build(graph, layout, out_treedef)
         return tgraph, template, outside
+
+    def _check_floats_stay_out(self, args, graph, outside, taken):
+        """Floats taken out of differentiated values (float(), .item(), a
+        math function) are safe where they only steer control flow, and lose
+        a term of the derivative where they flow into the result. Trace again
+        with them moved slightly: if the computation changes, say where."""
+        for k in taken:
+            moved = trace_graph(self.f, args, self.arg_names, reads=True, perturb={k})[0]
+            if not same_computation(graph, transforms.simplify(moved)):
+                what, site = outside.float_sites[k]
+                raise TypeError(
+                    f"{what} of a traced value that depends on the differentiated input, at "
+                    f"{site}, flows into the result: the Python number it makes is a constant "
+                    "to jitad, so the derivative would leave that path out. Compute it with "
+                    "NumPy on the array instead: if you called a `math` function use its "
+                    "NumPy twin (np.sin, not math.sin); to cut the gradient on purpose use "
+                    "jitad.stop_gradient. A number used only to choose a branch or a loop "
+                    "count is fine.")
 
     def _compile(self, args, extra, retrace=False):
         """Trace, transform, compile; cache the entry; return this call's result."""
@@ -171,6 +196,32 @@ class Dispatcher:
         # the transformed graph's inputs: arguments, reads, captured, then extra
         inputs = traced[:n_traced_args] + reads + outside.captured + traced[n_traced_args:]
         return fill(template, transforms.inline(tgraph, inputs))
+
+
+def same_computation(a, b) -> bool:
+    """Whether two traces compute the same thing: the same primitives and
+    params on the same operands, with equal constants (guards' expected values
+    aside: they record the floats that were moved)."""
+    if len(a.ops) != len(b.ops) or len(a.inputs) != len(b.inputs) \
+            or len(a.outputs) != len(b.outputs):
+        return False
+    pairs = dict(zip(a.inputs, b.inputs))
+
+    def same(x, y):
+        if type(x) is not type(y):
+            return False
+        if isinstance(x, Lit):
+            return x.shape == y.shape and np.array_equal(x.val, y.val)
+        return pairs.get(x) is y
+    for p, q in zip(a.ops, b.ops):
+        if p.primitive is not q.primitive or len(p.inputs) != len(q.inputs):
+            return False
+        params_p = {k: v for k, v in p.params.items() if not (p.primitive.effect and k == "expected")}
+        params_q = {k: v for k, v in q.params.items() if not (q.primitive.effect and k == "expected")}
+        if params_p != params_q or not all(map(same, p.inputs, q.inputs)):
+            return False
+        pairs.update(zip(p.outputs, q.outputs))
+    return all(map(same, a.outputs, b.outputs))
 
 
 @contextlib.contextmanager

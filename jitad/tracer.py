@@ -13,7 +13,10 @@ than running NumPy on a tracer and recording a wrong graph.
 """
 from __future__ import annotations
 
+import dis
 import itertools
+import sys
+import traceback
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +48,11 @@ class Builder:
         self.static_reads: dict[tuple, tuple] = {}
         self.escaped: set = set()  # reads turned back into NumPy arrays (keyed by content)
         self._read_arrays: dict[int, "Tracer"] = {}  # id(array) -> its read's tracer
+        # floats taken out of the trace (float(), .item(), math.*), in order:
+        # where in the user's code, and which to move (the dispatcher's check)
+        self.float_sites: list = []
+        self.perturb: frozenset = frozenset()
+        self.pending = None  # an error found where raising it would be swallowed
         self.closed = False
 
     def __enter__(self):
@@ -58,6 +66,16 @@ class Builder:
         var = Var(tuple(shape), np.dtype(dtype))
         self.inputs.append(var)
         return Tracer(var, val, self)
+
+    def taken_float(self, seen, what):
+        """A float the trace takes out of a traced value (its guard is
+        recorded): returned as it is, or moved slightly when this is a trace
+        that checks whether such floats flow into the result."""
+        k = len(self.float_sites)
+        self.float_sites.append((what, _user_site()))
+        if k in self.perturb:
+            seen = seen * (1 + 2.0 ** -20) + 2.0 ** -40
+        return seen
 
     def read(self, read, value):
         """The tracer of a value read from outside the arguments (made once
@@ -136,6 +154,37 @@ class Builder:
         return Graph(tuple(inputs), tuple(self.ops), outs, tuple(input_names))
 
 
+def _user_site() -> str:
+    """file:line of the innermost frame outside jitad."""
+    for entry in reversed(traceback.extract_stack()):
+        if "/jitad/" not in entry.filename.replace("\\", "/") or "/tests/" in entry.filename:
+            return f"{entry.filename}:{entry.lineno}"
+    return "?"
+
+
+def _stored_into_numpy(tracer) -> bool:
+    """``y[i] = x`` with y a NumPy array makes NumPy turn x into a number.
+    Say so, instead of tracing a constant: the error is kept on the builder
+    and raised when f returns (raised here, NumPy would replace it with
+    "setting an array element with a sequence")."""
+    frame = sys._getframe(3)  # the user's: this <- _concrete <- __float__ <- user
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("jitad."):
+        frame = frame.f_back
+    if frame is None or frame.f_code.co_code[frame.f_lasti] != _STORE_SUBSCR:
+        return False
+    if tracer._builder.pending is None:
+        tracer._builder.pending = TraceError(
+            f"a traced value of shape {tracer.shape} is written into a NumPy array (y[...] = x "
+            f"at {frame.f_code.co_filename}:{frame.f_lineno}): a NumPy array cannot hold traced "
+            "values, so the derivative would be lost. Make the array from a traced one "
+            "(y = np.zeros_like(x), then y[i] = ... works), or build it with np.stack / "
+            "np.concatenate / np.where")
+    return True
+
+
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+
+
 def _complex_error(x) -> TraceError:
     what = f"the complex number {x!r}" if np.ndim(x) == 0 else \
         f"a complex array of shape {np.shape(x)}"
@@ -152,9 +201,13 @@ def _as_dtype(val, dtype):
 
 
 class Tracer(TracerBase):
-    """A traced array. Supports Python operators and NumPy dispatch."""
+    """A traced array. Supports Python operators and NumPy dispatch.
 
-    __slots__ = ()
+    A tracer is the box of one array: in-place writes change its value, and
+    ``_view``/``_views`` link it to the array it is a view of and to its own
+    views (``numpy_api.inplace``)."""
+
+    __slots__ = ("_view", "_views", "_read_only")
     __array_priority__ = 1000
     __hash__ = None  # == records an op; tracers are not dict keys
 
@@ -179,9 +232,7 @@ class Tracer(TracerBase):
         if method != "__call__":
             raise TraceError(f"jitad cannot record np.{ufunc.__name__}.{method} on a traced value; "
                              f"use the matching function (np.sum for np.add.reduce, ...)")
-        if kwargs.get("out") is not None:
-            raise TraceError(f"np.{ufunc.__name__}(..., out=...) writes in place, which jitad "
-                             "cannot record; use the returned value instead")
+        out = kwargs.pop("out", None)
         if ufunc not in api.UFUNCS:
             if getattr(np, ufunc.__name__, None) is not ufunc:
                 raise TraceError(f"the ufunc {ufunc.__name__!r} is not NumPy's (scipy.special?): "
@@ -192,7 +243,11 @@ class Tracer(TracerBase):
         if kwargs:
             raise TraceError(f"np.{ufunc.__name__}: jitad does not support the keyword(s) "
                              f"{sorted(kwargs)} on traced values")
-        return api.UFUNCS[ufunc](*inputs)
+        result = api.UFUNCS[ufunc](*inputs)
+        if out is None:
+            return result
+        (target,) = out if isinstance(out, tuple) else (out,)
+        return api.write_out(target, result)
 
     def __array_function__(self, func, types, args, kwargs):
         impl = api.FUNCTIONS.get(func)
@@ -213,18 +268,31 @@ class Tracer(TracerBase):
     def _concrete(self, what, kind, convert):
         """The Python value ``convert(value)`` of this 0-d tracer, with a guard
         recording it: the compiled kernel re-checks it on every call and the
-        call is re-traced when it no longer holds."""
+        call is re-traced when it no longer holds.
+
+        ``kind``: "branch" (a truth value), "integer" (int() and indices:
+        piecewise constant, so the guard checks the integer and any value in
+        the same cell takes the same path, with derivative 0), or "value" (a
+        float: the guard checks it exactly; whether it flows into the result,
+        where the derivative would miss it, the dispatcher verifies by tracing
+        again with the float moved, ``Builder.perturb``)."""
         if self.size != 1:
             raise ValueError(f"{what} of a traced array of shape {self.shape}: the truth value "
                              "of an array with more than one element is ambiguous; use "
                              "np.any / np.all, or np.where for an elementwise choice")
         if self._val is None:
             raise TraceError(f"{what} of an abstract value (no concrete value in this trace)")
+        if _stored_into_numpy(self):
+            return convert(np.nan)  # the trace stops with the error when f returns
         scalar = P.reshape(self, ()) if self.shape else self
         seen = np.asarray(self._val).reshape(())[()]
-        # the guard checks the value itself, not its conversion: int(2.5) and
-        # int(2.7) are both 2, but a trace saw only one of them
+        if kind == "integer":
+            converted = int(seen)
+            P.guard(P.convert(scalar, np.int64), expected=converted, kind=kind, what=what)
+            return converted
         P.guard(scalar, expected=seen.item(), kind=kind, what=what)
+        if kind == "value":
+            seen = self._builder.taken_float(seen, what)
         return convert(seen)
 
     def __bool__(self):
@@ -235,14 +303,16 @@ class Tracer(TracerBase):
         return self._concrete("float()", "value", float)
 
     def __int__(self):
-        return self._concrete("int()", "value", int)
+        return self._concrete("int()", "integer", int)
 
     def __index__(self):
         if not np.issubdtype(self.dtype, np.integer):
             raise TypeError(f"only integer arrays can be used as an index, not {self.dtype}")
-        return self._concrete("use as an index", "value", int)
+        return self._concrete("use as an index", "integer", int)
 
     def item(self):
+        if np.issubdtype(self.dtype, np.integer) or self.dtype == np.bool_:
+            return self._concrete(".item()", "integer", lambda v: type(v.item())(v))
         return self._concrete(".item()", "value", lambda v: v.item())
 
     def __complex__(self):
@@ -251,9 +321,6 @@ class Tracer(TracerBase):
     def tolist(self):
         raise TraceError(".tolist() of a traced array: use NumPy operations on it")
 
-    def __setitem__(self, index, value):
-        raise TraceError("in-place assignment x[...] = v on a traced array cannot be recorded; "
-                         "build the result functionally (np.where, np.concatenate)")
 
 
 def _qualname(func):
@@ -274,6 +341,9 @@ def _install_methods():
     for name, fn in ops.items():
         setattr(Tracer, f"__{name}__", binary(fn))
         setattr(Tracer, f"__r{name}__", binary(fn, reflected=True))
+        setattr(Tracer, f"__i{name}__", api.updating(fn))
+    for name in ("floordiv", "mod", "and", "or", "xor"):
+        setattr(Tracer, f"__i{name}__", api.updating(getattr(api, f"__{name}__")))
     for name, fn in {"lt": np.less, "le": np.less_equal, "gt": np.greater,
                      "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal}.items():
         setattr(Tracer, f"__{name}__", binary(api.UFUNCS[fn]))
@@ -295,16 +365,19 @@ class Outside:
     the arguments': ``reads``, values read from closures, globals and
     attributes (``jitad.reads``), then ``captured``, the tracers of an
     enclosing trace that f closed over; and ``static_reads``, (Read, value)
-    pairs of the static values read, and ``escaped``, the identities of the
-    reads to key by content."""
+    pairs of the static values read, ``escaped``, the identities of the
+    reads to key by content, and ``float_sites``, where the floats the trace
+    took out of traced values were taken."""
 
     reads: list
     captured: list
     static_reads: list
     escaped: set
+    float_sites: list  # (what, "file:line") of each float taken out of the trace
 
 
-def trace(f, args, arg_names=None, reads=False) -> tuple[Graph, object, Outside]:
+def trace(f, args, arg_names=None, reads=False, perturb=frozenset()) \
+        -> tuple[Graph, object, Outside]:
     """Run ``f(*args)`` on tracers; (primal graph, output treedef, Outside).
 
     Leaves that are Python ints, bools, strings or None stay static (passed to
@@ -314,11 +387,14 @@ def trace(f, args, arg_names=None, reads=False) -> tuple[Graph, object, Outside]
     ``reads.substituted``); without, those are constants of the graph (what
     the transforms' kernels read again on every call is then baked in: the
     view ``jitad.trace`` prints, and the one the tests of single stages use).
+    ``perturb``: the positions, among the floats the trace takes out of
+    traced values, of those to move slightly (``Builder.taken_float``).
     """
     leaves, treedef = tree.flatten(tuple(args))
     paths = tree.leaf_paths(treedef, "")
     names = _leaf_names(paths, arg_names)
     builder = Builder(concrete=True)
+    builder.perturb = frozenset(perturb)
     traced_leaves, input_names = [], []
     for leaf, name in zip(leaves, names):
         if is_static(leaf):
@@ -337,12 +413,20 @@ def trace(f, args, arg_names=None, reads=False) -> tuple[Graph, object, Outside]
         if is_tracer(value):
             substitutes[read.identity] = value
     with builder:
-        out = substituted(f, substitutes)(*tree.unflatten(treedef, traced_leaves))
+        try:
+            out = substituted(f, substitutes)(*tree.unflatten(treedef, traced_leaves))
+        except Exception:
+            if builder.pending is not None:
+                raise builder.pending from None
+            raise
+    if builder.pending is not None:
+        raise builder.pending
     out_leaves, out_treedef = tree.flatten(out)
     graph = builder.graph(out_leaves)
     outside = Outside([r for r, _ in builder.reads.values()],
                       [outer for outer, _ in builder.captured.values()],
-                      list(builder.static_reads.values()), set(builder.escaped))
+                      list(builder.static_reads.values()), set(builder.escaped),
+                      list(builder.float_sites))
     input_names += [r.describe() for r in outside.reads]
     input_names += [f"captured{i}" for i in range(len(outside.captured))]
     return Graph(graph.inputs, graph.ops, graph.outputs, tuple(input_names)), out_treedef, outside

@@ -93,7 +93,8 @@ def test_kernel_matches_reference(graph, args):
     validate(graph)
     source, consts = generate(graph)
     kernel = compile_kernel(source, consts)
-    inputs = [np.ascontiguousarray(a) if np.ndim(a) else a for a in args]
+    # the calling convention: arrays C-contiguous, 0-d values as scalars
+    inputs = [np.ascontiguousarray(a) if np.ndim(a) else np.asarray(a)[()] for a in args]
     got = kernel(*inputs)
     expected = evaluate(graph, *args)
     assert len(got) == len(expected)

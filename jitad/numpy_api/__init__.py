@@ -15,6 +15,7 @@ from .dispatch import FUNCTIONS, UFUNCS, UNSUPPORTED, implements, unsupported
 from .elementwise import (add, bitwise_and, bitwise_or, bitwise_xor, clip, divide, floor_divide,
                           invert, multiply, negative, power, remainder, round, subtract)
 from .indexing import getitem, setitem, take
+from .inplace import updating, write_out
 from .linalg import diagonal, dot, matmul, trace
 from .reductions import (all, any, argmax, argmin, cumprod, cumsum, max, mean, min, prod, std,
                          sum, var)
@@ -33,7 +34,8 @@ unsupported("jitad has no rule for Fourier transforms; write the transform as a 
             np.fft.fft2, np.fft.fftn)
 unsupported("NaN-skipping reductions are not supported; use np.where(np.isnan(x), 0.0, x) "
             "first", np.nansum, np.nanmean, np.nanmax, np.nanmin, np.nanstd, np.nanvar)
-unsupported("in-place writes cannot be recorded; build the result with np.where",
+unsupported("jitad records writes by indexing (x[i] = v), in-place operators and out=; "
+            "write np.put and friends that way",
             np.put, np.place, np.putmask, np.copyto, np.fill_diagonal)
 
 

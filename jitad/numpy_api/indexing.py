@@ -17,6 +17,7 @@ import operator
 import numpy as np
 
 from .. import primitives as P
+from . import inplace
 from .dispatch import implements, is_traced, ndim_of, normalise_axis, shape_of
 
 _MASK_ADVICE = ("the result's shape would depend on the mask's values, which jitad does not "
@@ -85,9 +86,11 @@ def _is_array(e) -> bool:
 
 
 def _basic(x, entries):
-    """Integers, slices and None: one getitem, then a reshape for the None axes."""
+    """Integers, slices and None: one getitem, then a reshape for the None
+    axes -- a view of x, as in NumPy."""
     basic = tuple(e for e in entries if e is not None)
-    result = P.getitem(x, P.BasicIndex.normalise(basic, shape_of(x)))
+    index = P.BasicIndex.normalise(basic, shape_of(x))
+    result = inplace.view(P.getitem(x, index), x, "getitem", index)
     if len(basic) == len(entries):
         return result
     out_shape, kept = [], iter(shape_of(result))
@@ -96,7 +99,7 @@ def _basic(x, entries):
             out_shape.append(1)
         elif isinstance(e, slice):
             out_shape.append(next(kept))
-    return P.reshape(result, tuple(out_shape))
+    return inplace.view(P.reshape(result, tuple(out_shape)), result, "reshape", tuple(out_shape))
 
 
 def _constant_index(a, n, axis):
@@ -178,12 +181,46 @@ def take_along_axis(arr, indices, axis):
     return getitem(arr, tuple(index))
 
 
-def setitem(x, index, value):
-    """Refused, with the functional way to write it."""
-    raise TypeError(
-        f"in-place assignment x[...] = value on a traced array ({x.dtype}{list(x.shape)}) cannot "
-        "be recorded: jitad traces values, not memory (like JAX). Build the result "
-        "functionally instead: with a constant mask, m = np.zeros(x.shape, bool); "
-        "m[...] = True; x = np.where(m, value, x) (value must broadcast to x.shape); or "
-        "assemble the pieces with np.concatenate / np.stack.")
+def basic_index(x, index):
+    """The BasicIndex of a purely basic index (integers and slices), or None."""
+    entries = _entries(x, index)
+    if any(e is None or _is_array(e) for e in entries):
+        return None
+    return P.BasicIndex.normalise(tuple(entries), shape_of(x))
 
+
+def _flat_positions(x, index):
+    """The flat positions in x that ``x[index]`` selects, as a constant array
+    of the selection's shape (NumPy indexes an arange of x's size)."""
+    entries = _entries(x, index)
+    if any(is_traced(e) for e in entries):
+        raise TypeError(
+            f"x[index] = value with a traced integer index into an array of shape "
+            f"{shape_of(x)}: where the values go depends on the index's values, which jitad "
+            "does not record; write np.where(np.arange(n) == i, value, x) (one position) or "
+            "build the result with np.concatenate")
+    size = int(np.prod(shape_of(x), dtype=np.int64))
+    return np.arange(size).reshape(shape_of(x))[tuple(entries)]
+
+
+def setitem(x, index, value):
+    """``x[index] = value`` with NumPy's semantics: the value is broadcast
+    and cast to x's dtype, a repeated index keeps the last write, and every
+    alias and view of x sees the change (``jitad.numpy_api.inplace``).
+
+    >>> import jitad, numpy as np
+    >>> def f(x):
+    ...     y = np.zeros_like(x)
+    ...     y[0] = x[1] ** 2
+    ...     y[x > 1.5] = 7.0
+    ...     return np.sum(y)
+    >>> jitad.grad(f)(np.array([1.0, 2.0]))
+    array([0., 4.])
+    """
+    if is_traced(index) and index.dtype == np.bool_:
+        return inplace.assign(x, inplace.masked(x, index, value))
+    basic = basic_index(x, index)
+    if basic is not None:
+        part = P.broadcast_to(inplace.cast(value, x, "unsafe"), basic.result_shape(shape_of(x)))
+        return inplace.assign(x, inplace.put(x, basic, part))
+    return inplace.assign(x, inplace.scattered(x, _flat_positions(x, index), value))

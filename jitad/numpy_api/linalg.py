@@ -14,6 +14,7 @@ from collections import Counter, namedtuple
 import numpy as np
 
 from .. import primitives as P
+from . import inplace
 from .dispatch import (UFUNCS, as_dtype, dtype_of, float_dtype, implements, ndim_of,
                        normalise_axis, shape_of, unsupported)
 
@@ -177,7 +178,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     cols = np.arange(count) + max(0, offset)
     rest = [d for d in range(nd) if d not in (axis1, axis2)]
     taken = P.take(P.transpose(a, (axis1, axis2) + tuple(rest)), rows, cols)
-    return P.transpose(taken, tuple(range(1, len(rest) + 1)) + (0,))
+    return inplace.read_only(P.transpose(taken, tuple(range(1, len(rest) + 1)) + (0,)))
 
 
 @implements(np.trace)

@@ -9,12 +9,28 @@ from __future__ import annotations
 import numpy as np
 
 from .. import primitives as P
+from . import inplace
 from .dispatch import (as_dtype, dtype_of, implements, is_traced, moveaxis_perm, ndim_of,
                        normalise_axis, shape_of)
 
 
 def _size(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
+
+
+def _reshaped(a, shape):
+    """A reshape, a view of ``a`` where NumPy's would be one."""
+    return inplace.reshaped_view(P.reshape(a, tuple(shape)), a, tuple(shape))
+
+
+def _transposed(a, perm):
+    """A transpose: always a view."""
+    return inplace.view(P.transpose(a, tuple(perm)), a, "transpose", tuple(perm))
+
+
+def _new_array(x):
+    """A copy: a new array with x's value (writes to one do not reach the other)."""
+    return type(x)(x._var, x._val, x._builder) if is_traced(x) else np.array(x)
 
 
 @implements(np.reshape)
@@ -33,7 +49,7 @@ def reshape(a, *shape, order="C", newshape=None, copy=None):
     if _size(shape) != size:
         raise ValueError(f"cannot reshape an array of shape {shape_of(a)} (size {size}) into "
                          f"shape {shape}")
-    return P.reshape(a, shape)
+    return _reshaped(a, shape)
 
 
 @implements(np.ravel)
@@ -42,7 +58,8 @@ def ravel(a, order="C"):
 
 
 def flatten(a, order="C"):
-    return reshape(a, -1, order=order)
+    """A copy, unlike ravel."""
+    return _new_array(reshape(a, -1, order=order))
 
 
 @implements(np.transpose, np.permute_dims)
@@ -51,10 +68,10 @@ def transpose(a, *axes):
         axes = () if axes[0] is None else tuple(axes[0])
     ndim = ndim_of(a)
     if not axes:
-        return P.transpose(a, tuple(reversed(range(ndim))))
+        return _transposed(a, tuple(reversed(range(ndim))))
     if len(axes) != ndim:
         raise ValueError(f"transpose: axes {axes} do not match an array of shape {shape_of(a)}")
-    return P.transpose(a, tuple(normalise_axis(i, ndim) for i in axes))
+    return _transposed(a, tuple(normalise_axis(i, ndim) for i in axes))
 
 
 @implements(np.swapaxes)
@@ -63,7 +80,7 @@ def swapaxes(a, axis1, axis2):
     perm = list(range(ndim))
     i, j = normalise_axis(axis1, ndim), normalise_axis(axis2, ndim)
     perm[i], perm[j] = perm[j], perm[i]
-    return P.transpose(a, tuple(perm))
+    return _transposed(a, perm)
 
 
 @implements(np.moveaxis)
@@ -73,7 +90,7 @@ def moveaxis(a, source, destination):
     destination = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
     source = [normalise_axis(s, ndim) for s in source]
     destination = [normalise_axis(d, ndim) for d in destination]
-    return P.transpose(a, moveaxis_perm(ndim, source, destination))
+    return _transposed(a, moveaxis_perm(ndim, source, destination))
 
 
 @implements(np.expand_dims)
@@ -82,7 +99,7 @@ def expand_dims(a, axis):
     ndim = ndim_of(a) + len(axes)
     axes = {normalise_axis(d, ndim) for d in axes}
     rest = iter(shape_of(a))
-    return P.reshape(a, tuple(1 if d in axes else next(rest) for d in range(ndim)))
+    return _reshaped(a, tuple(1 if d in axes else next(rest) for d in range(ndim)))
 
 
 @implements(np.squeeze)
@@ -95,25 +112,25 @@ def squeeze(a, axis=None):
                 ((axis,) if isinstance(axis, (int, np.integer)) else axis)}
         if any(shape[d] != 1 for d in axes):
             raise ValueError(f"cannot squeeze axis {axis} of shape {shape}: its size is not 1")
-    return P.reshape(a, tuple(n for d, n in enumerate(shape) if d not in axes))
+    return _reshaped(a, tuple(n for d, n in enumerate(shape) if d not in axes))
 
 
 @implements(np.broadcast_to)
 def broadcast_to(array, shape, subok=False):
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     np.broadcast_shapes(shape_of(array), shape)  # NumPy's error for incompatible shapes
-    return P.broadcast_to(array, shape)
+    return inplace.read_only(P.broadcast_to(array, shape))
 
 
 @implements(np.broadcast_arrays)
 def broadcast_arrays(*args, subok=False):
     shape = np.broadcast_shapes(*(shape_of(a) for a in args))
-    return tuple(P.broadcast_to(a, shape) for a in args)
+    return tuple(inplace.read_only(P.broadcast_to(a, shape)) for a in args)
 
 
 def _make_atleast(n, where):
     def atleast(*arys):
-        out = [P.reshape(a, where(shape_of(a))) if ndim_of(a) < n else a for a in arys]
+        out = [_reshaped(a, where(shape_of(a))) if ndim_of(a) < n else a for a in arys]
         return out[0] if len(out) == 1 else tuple(out)
     return atleast
 
@@ -233,7 +250,8 @@ def flip(m, axis=None):
     axes = range(nd) if axis is None else [normalise_axis(d, nd) for d in
                                             ((axis,) if isinstance(axis, (int, np.integer)) else axis)]
     index = tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(nd))
-    return P.getitem(m, P.BasicIndex.normalise(index, shape_of(m)))
+    index = P.BasicIndex.normalise(index, shape_of(m))
+    return inplace.view(P.getitem(m, index), m, "getitem", index)
 
 
 @implements(np.fliplr)
@@ -274,13 +292,15 @@ def diff(a, n=1, axis=-1):
 # -------------------------------------------------------- dtype, copies
 
 def astype(a, dtype, copy=True):
-    return as_dtype(a, np.dtype(dtype))
+    """A new array (NumPy copies, even to the same dtype, unless copy=False)."""
+    converted = as_dtype(a, np.dtype(dtype))
+    return _new_array(converted) if copy and converted is a else converted
 
 
 @implements(np.copy)
 def copy(a, order="K", subok=False):
-    """Values are immutable in a trace: a copy is the value itself."""
-    return a
+    """A new array with a's value: writes to one do not reach the other."""
+    return _new_array(a)
 
 
 @implements(np.shape)

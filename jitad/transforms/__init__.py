@@ -15,8 +15,9 @@ y2 = v_2
 from .batching import batch_function, batch_sweep
 from .jacobians import jacfwd_graph, jacrev_graph
 from .simplify import cse, dce, rewrite, simplify
-from .sweeps import active_vars, inline, is_float, jvp_graph, jvp_sweep, vjp_graph, vjp_sweep
+from .sweeps import (active_vars, floats_taken_from, inline, is_float, jvp_graph, jvp_sweep,
+                     vjp_graph, vjp_sweep)
 
 __all__ = ["batch_function", "batch_sweep", "jacfwd_graph", "jacrev_graph", "cse", "dce",
-           "rewrite", "simplify", "active_vars", "inline", "is_float", "jvp_graph", "jvp_sweep",
+           "rewrite", "simplify", "active_vars", "floats_taken_from", "inline", "is_float", "jvp_graph", "jvp_sweep",
            "vjp_graph", "vjp_sweep"]

@@ -41,22 +41,19 @@ def is_float(a) -> bool:
     return np.issubdtype(a.dtype, np.inexact)
 
 
-def active_vars(graph: Graph, wrt) -> set:
-    """Vars that depend on an input in ``wrt`` through differentiable ops.
+def floats_taken_from(graph: Graph, wrt) -> list:
+    """The positions, in order, of the float guards (a float taken out of
+    the trace: float(), .item(), a math function) on values that depend on
+    the inputs in ``wrt``: where the derivative could miss a term."""
+    active = active_vars(graph, wrt)
+    guards = [op for op in graph.ops if op.primitive.effect and op.params.get("kind") == "value"]
+    return [k for k, op in enumerate(guards) if op.inputs[0] in active]
 
-    A value guard (float(), int(), .item(), or a math function calling them)
-    on an active var is an error: the Python number it produced is a constant
-    to the trace, so the derivative would silently leave that path out.
-    """
+
+def active_vars(graph: Graph, wrt) -> set:
+    """Vars that depend on an input in ``wrt`` through differentiable ops."""
     active = {graph.inputs[i] for i in wrt}
     for op in graph.ops:
-        if op.primitive.effect and op.params.get("kind") == "value" and op.inputs[0] in active:
-            raise TypeError(
-                f"{op.params['what']} of a traced value that depends on the differentiated "
-                "input: the Python number it makes is a constant to jitad, so the derivative "
-                "would leave it out. If you called a `math` function use its NumPy twin "
-                "(np.sin, not math.sin); for a branch use np.where; to cut the gradient "
-                "on purpose use jitad.stop_gradient")
         for x, rule in zip(op.inputs, op.primitive.vjps):
             if rule is not None and x in active:
                 active.update(v for v in op.outputs if is_float(v))
@@ -133,7 +130,6 @@ def jvp_sweep(graph: Graph, primals, tangents, wrt, env=None) -> tuple[list, lis
     adopted = env is not None
     env = env if adopted else dict(zip(graph.inputs, primals))
     read = reader(env)
-    active_vars(graph, wrt)  # refuses value guards on differentiated paths
     dots = {graph.inputs[i]: _fit(t, graph.inputs[i]) for i, t in zip(wrt, tangents)}
     for op in graph.ops:
         args = list(map(read, op.inputs))
