@@ -51,7 +51,8 @@ LOG_U = (0.4, 0.2857142857142938, 0.22222222221647808, 0.18181818337198924, 0.15
 
 @jit
 def expm1_reduced(r_hi, r_lo):
-    """``e**(r_hi + r_lo) - 1`` as a double-double, for ``|r_hi| <= 0.3473``, ``|r_lo| < 2**-40``."""
+    """``e**(r_hi + r_lo) - 1`` as an unnormalised double-double (``|lo|`` up to ``|hi|/50``),
+    for ``|r_hi| <= 0.3473``, ``|r_lo| < 2**-40``."""
     sq_hi, sq_lo = two_prod(r_hi, r_hi)
     hi, lo = fast_two_sum(r_hi, 0.5 * sq_hi)
     tail = r_hi * sq_hi * horner(r_hi, EXPM1_G)
@@ -109,21 +110,26 @@ def exp2(x):
 
 
 @jit
+def expm1_unscaled(x):
+    """``(s, t, k)`` with ``e**x - 1 = (s + t) * 2**k``, for ``-64 <= x <= 710``."""
+    k, r_hi, r_lo = _reduce_exp(x)
+    hi, lo = expm1_reduced(r_hi, r_lo)
+    # 2**k * (1 + p) - 1 = 2**k * (p + (1 - 2**-k)), with 1 - 2**-k as a double-double;
+    # beyond k = 60 the -1 is far below half an ulp
+    c_hi, c_lo = two_sum(1.0, -pow2(-where(k > 60.0, 60.0, k)))
+    s, t = two_sum(c_hi, hi)
+    return s, t + (lo + c_lo), k
+
+
+@jit
 def expm1(x):
     """e**x - 1, within 1 ulp, accurate near 0; -1 below -38.
 
     >>> expm1(1e-300), expm1(-1.0), expm1(-50.0)
     (1e-300, -0.6321205588285577, -1.0)
     """
-    xc = where(x > 710.0, 710.0, where(x < -40.0, -40.0, x))
-    k, r_hi, r_lo = _reduce_exp(xc)
-    hi, lo = expm1_reduced(r_hi, r_lo)
-    # 2**k * (1 + p) - 1 = 2**k * (p + (1 - 2**-k)), with 1 - 2**-k as a double-double;
-    # beyond k = 60 the -1 is far below half an ulp
-    c_hi, c_lo = two_sum(1.0, -pow2(-where(k > 60.0, 60.0, k)))
-    s, t = two_sum(c_hi, hi)
-    y = scale(s + (t + (lo + c_lo)), k)
-    return where(x == 0.0, x, y)  # keeps the sign of -0.0
+    s, t, k = expm1_unscaled(where(x > 710.0, 710.0, where(x < -40.0, -40.0, x)))
+    return where(x == 0.0, x, scale(s + t, k))  # keeps the sign of -0.0
 
 
 @jit

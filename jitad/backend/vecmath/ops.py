@@ -111,10 +111,11 @@ def where(typingctx, condition, a, b):
     """``a if condition else b`` as one LLVM ``select``: both sides are computed, no branch."""
     if condition != types.boolean:
         return None
-    if a == b == types.float64:
-        result = types.float64
-    elif isinstance(a, types.Integer) and isinstance(b, types.Integer):
+    if isinstance(a, types.Integer) and isinstance(b, types.Integer):
         result = types.int64
+    elif {a, b} <= {types.float64} or (types.float64 in (a, b) and
+                                       isinstance(a if b == types.float64 else b, types.Integer)):
+        result = types.float64  # an integer constant on one side becomes a float
     else:
         return None
 
