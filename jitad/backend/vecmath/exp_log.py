@@ -275,7 +275,7 @@ def pow(x, y):
     toward = where(y > 0.0, ax - 1.0, 1.0 - ax)
     r = where(fabs(y) == np.inf, where(toward < 0.0, 0.0, where(toward == 0.0, 1.0, np.inf)), r)
     # x = +-0 or +-inf: 0 or inf, negative for -0 and -inf when y is an odd integer
-    magnitude = where((y < 0.0) ^ (x == 0.0), np.inf, 0.0)
+    magnitude = where((y < 0.0) ^ (x == 0.0), 0.0, np.inf)
     signed = where(y_is_odd & (as_int(x) < 0), -magnitude, magnitude)
     r = where((ax == np.inf) | (x == 0.0), signed, r)
     r = where((x != x) | (y != y), np.nan, r)

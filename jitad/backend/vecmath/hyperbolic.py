@@ -94,7 +94,7 @@ def _log_of_dd(hi, lo):
 def _sqrt_dd(hi, lo):
     """``sqrt(hi + lo)`` as a double-double (one Newton correction of the float64 root)."""
     s = sqrt(hi)
-    return fast_two_sum(s, (fma(-s, s, hi) + lo) / (2.0 * s))
+    return fast_two_sum(s, where(s > 0.0, (fma(-s, s, hi) + lo) / (2.0 * s), 0.0))
 
 
 @jit
