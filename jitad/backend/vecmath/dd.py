@@ -22,10 +22,13 @@ import numba
 
 from .ops import as_float, as_int, fma, shift_right
 
-# every function here is meant to disappear into the loop that calls it: LLVM
-# would not inline the larger ones (pow, sin) on its own, and a call stops
-# the loop from vectorising
-jit = numba.njit(error_model="numpy", forceinline=True)
+# Every function here is meant to disappear into the loop that calls it:
+# forceinline, because LLVM would not inline the larger ones (pow, sin) on
+# its own and a call stops the loop from vectorising. fastmath=False
+# explicitly, because numba otherwise compiles a callee with its first
+# caller's fastmath flags, and reassociation would undo the error-free
+# transformations (two_sum, Cody-Waite) the accuracy rests on.
+jit = numba.njit(error_model="numpy", forceinline=True, fastmath=False)
 
 # k + SHIFTER has k in its low mantissa bits for integer-valued |k| < 2**51
 SHIFTER = 6755399441055744.0  # 1.5 * 2**52

@@ -27,7 +27,7 @@ import numpy as np
 
 from .dd import (SHIFTER, dd_div, dd_mul, exponent, fast_two_sum, horner, jit, two_prod,
                  two_sum)
-from .ops import as_float, as_int, fabs, rint, where
+from .ops import as_float, as_int, fabs, fma, rint, where
 
 # floor(2/pi * 2**1280), in hex
 TWO_OVER_PI = int(
@@ -125,6 +125,38 @@ def cos_kernel(r_hi, r_lo):
 
 
 @jit
+def _sin_of_reduced(x, n, r_hi, r_lo):
+    """sin(x) from ``x``'s reduction: ``sin(|x|) = [S, C, -S, -C][n]``, odd in x."""
+    s_hi, s_lo = sin_kernel(r_hi, r_lo)
+    c_hi, c_lo = cos_kernel(r_hi, r_lo)
+    v = where((n & 1) == 1, c_hi + c_lo, s_hi + s_lo)
+    negative = ((n & 2) == 2) ^ (as_int(x) < 0)
+    return where(negative, -v, v)
+
+
+@jit
+def _cos_of_reduced(n, r_hi, r_lo):
+    """cos(x) from ``x``'s reduction: ``cos(|x|) = [C, -S, -C, S][n]``."""
+    s_hi, s_lo = sin_kernel(r_hi, r_lo)
+    c_hi, c_lo = cos_kernel(r_hi, r_lo)
+    v = where((n & 1) == 1, s_hi + s_lo, c_hi + c_lo)
+    return where(((n + 1) & 2) == 2, -v, v)
+
+
+@jit
+def _tan_of_reduced(x, n, r_hi, r_lo):
+    """tan(x) from ``x``'s reduction: ``sin/cos``, or ``-cos/sin`` for odd ``n``, one rounding."""
+    s_hi, s_lo = sin_kernel(r_hi, r_lo)
+    c_hi, c_lo = cos_kernel(r_hi, r_lo)
+    odd = (n & 1) == 1
+    num_hi, num_lo = where(odd, c_hi, s_hi), where(odd, c_lo, s_lo)
+    den_hi, den_lo = where(odd, s_hi, c_hi), where(odd, s_lo, c_lo)
+    t_hi, t_lo = dd_div(num_hi, num_lo, den_hi, den_lo)
+    v = t_hi + t_lo
+    return where(odd ^ (as_int(x) < 0), -v, v)
+
+
+@jit
 def _finish(x, value):
     """nan at inf and nan, as NumPy."""
     return where(fabs(x) == np.inf, np.nan, where(x != x, x, value))
@@ -138,11 +170,7 @@ def sin(x):
     (-0.0, 1.2246467991473532e-16, -0.8522008497671888)
     """
     n, r_hi, r_lo = reduce_pio2(fabs(x))
-    s_hi, s_lo = sin_kernel(r_hi, r_lo)
-    c_hi, c_lo = cos_kernel(r_hi, r_lo)
-    v = where((n & 1) == 1, c_hi + c_lo, s_hi + s_lo)
-    negative = ((n & 2) == 2) ^ (as_int(x) < 0)
-    return _finish(x, where(negative, -v, v))
+    return _finish(x, _sin_of_reduced(x, n, r_hi, r_lo))
 
 
 @jit
@@ -153,11 +181,7 @@ def cos(x):
     (1.0, 6.123233995736766e-17, -0.5753861119575491)
     """
     n, r_hi, r_lo = reduce_pio2(fabs(x))
-    s_hi, s_lo = sin_kernel(r_hi, r_lo)
-    c_hi, c_lo = cos_kernel(r_hi, r_lo)
-    v = where((n & 1) == 1, s_hi + s_lo, c_hi + c_lo)
-    negative = ((n + 1) & 2) == 2
-    return _finish(x, where(negative, -v, v))
+    return _finish(x, _cos_of_reduced(n, r_hi, r_lo))
 
 
 @jit
@@ -165,16 +189,71 @@ def tan(x):
     """Tangent, within 1 ulp over all of float64 (exact reduction).
 
     >>> tan(0.7853981633974483), tan(-1e-310), tan(1e308)
-    (0.9999999999999999, -1e-310, -0.5007500044231135)
+    (1.0, -1e-310, 4.910554151299828)
     """
     n, r_hi, r_lo = reduce_pio2(fabs(x))
-    s_hi, s_lo = sin_kernel(r_hi, r_lo)
-    c_hi, c_lo = cos_kernel(r_hi, r_lo)
-    odd = (n & 1) == 1
-    # tan(r + pi/2) = -cos(r)/sin(r)
-    num_hi, num_lo = where(odd, c_hi, s_hi), where(odd, c_lo, s_lo)
-    den_hi, den_lo = where(odd, s_hi, c_hi), where(odd, s_lo, c_lo)
-    t_hi, t_lo = dd_div(num_hi, num_lo, den_hi, den_lo)
-    v = t_hi + t_lo
-    negative = odd ^ (as_int(x) < 0)
-    return _finish(x, where(negative, -v, v))
+    return _finish(x, _tan_of_reduced(x, n, r_hi, r_lo))
+
+
+# ---- the fast variants: Cody-Waite reduction only, for |x| < FAST_LIMIT ----
+
+FAST_LIMIT = 1073741824.0  # 2**30
+# pi/2 = P1 + P2 + P3 to 2**-160; with FMA, x - q*P1 is exact for every q < 2**53
+P1, P2, P3 = 1.5707963267948966, 6.123233995736766e-17, -1.4973849048591698e-33
+
+
+@jit
+def reduce_pio2_fast(ax):
+    """``reduce_pio2`` for ``ax < FAST_LIMIT``: ``r`` to ~2**-130 absolute, which
+    is 2**-73 relative even for the ``|r|`` closest to 0 in that range."""
+    q = rint(ax * 0.6366197723675814)
+    r1 = fma(-q, P1, ax)
+    p2, e2 = two_prod(q, P2)
+    s, t = two_sum(r1, -p2)
+    r_hi, r_lo = fast_two_sum(s, t - e2 - q * P3)
+    return as_int(q + SHIFTER) & 3, r_hi, r_lo
+
+
+@jit
+def _finish_fast(x, value):
+    """nan at inf and nan, and at ``|x| >= FAST_LIMIT``, where the reduction is not exact."""
+    return where(fabs(x) < FAST_LIMIT, value, np.nan)
+
+
+@jit
+def needs_exact_trig(x):
+    """True where the fast variants give nan but the exact ones a number: ``2**30 <= |x| < inf``."""
+    return (fabs(x) >= FAST_LIMIT) & (fabs(x) < np.inf)
+
+
+@jit
+def sin_fast(x):
+    """``sin(x)`` for ``|x| < 2**30``, nan beyond (see ``needs_exact_trig``).
+
+    >>> sin_fast(1.0), sin_fast(1e9), sin_fast(1e10)
+    (0.8414709848078965, 0.5458434494486996, nan)
+    """
+    n, r_hi, r_lo = reduce_pio2_fast(fabs(x))
+    return _finish_fast(x, _sin_of_reduced(x, n, r_hi, r_lo))
+
+
+@jit
+def cos_fast(x):
+    """``cos(x)`` for ``|x| < 2**30``, nan beyond (see ``needs_exact_trig``).
+
+    >>> cos_fast(1.0), cos_fast(-1e9), cos_fast(1e10)
+    (0.5403023058681398, 0.8378871813639024, nan)
+    """
+    n, r_hi, r_lo = reduce_pio2_fast(fabs(x))
+    return _finish_fast(x, _cos_of_reduced(n, r_hi, r_lo))
+
+
+@jit
+def tan_fast(x):
+    """``tan(x)`` for ``|x| < 2**30``, nan beyond (see ``needs_exact_trig``).
+
+    >>> tan_fast(1.0), tan_fast(1e9), tan_fast(1e10)
+    (1.5574077246549023, -0.6514522315222948, nan)
+    """
+    n, r_hi, r_lo = reduce_pio2_fast(fabs(x))
+    return _finish_fast(x, _tan_of_reduced(x, n, r_hi, r_lo))
