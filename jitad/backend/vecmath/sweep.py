@@ -12,7 +12,8 @@ For each function three kinds of input, in float64 and in float32:
   argument reduction cancels most.
 
 ``python -m jitad.backend.vecmath.sweep [--points N] [--seed S] [names]``
-prints one Markdown row per function (``--points`` per kind, default 10**6).
+prints one Markdown row per function, and for the fast sin/cos/tan (inputs
+cut to ``|x| < 2**30``), with ``--points`` per kind of input (default 10**6).
 
 >>> reports = run("cbrt", points=1000)
 >>> sorted({r.kind for r in reports}), max(r.max_distance for r in reports) <= 2
@@ -28,7 +29,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import FUNCTIONS
+from . import FAST_LIMIT, FAST_TRIG, FUNCTIONS
 from .accuracy import check_reference, measure
 from .trig import TWO_OVER_PI, TWO_OVER_PI_BITS
 
@@ -176,13 +177,26 @@ def _samples(name, points, rng, dtype):
             "edges": (edge_cases(name),)}
 
 
-def run(name, points=10**6, seed=0, dtypes=(np.float64, np.float32)):
-    """The sweep of one function: a ``SampleReport`` per kind of input and dtype."""
+def _fast_samples(name, points, rng, dtype):
+    """``_samples`` cut to the range of the fast sin/cos/tan, ``|x| < 2**30``."""
+    below = np.nextafter(FAST_LIMIT, 0.0)
+    samples = _samples(name, points, rng, dtype)
+    samples["bits"] = (bit_patterns(rng, -below, below, points, dtype),)
+    with np.errstate(over="ignore"):
+        edges = samples["edges"][0].astype(dtype)  # (rounding to float32 can reach 2**30)
+    samples["edges"] = (edges[~(np.abs(edges) >= FAST_LIMIT)].astype(np.float64),)
+    return samples
+
+
+def run(name, points=10**6, seed=0, dtypes=(np.float64, np.float32), fast=False):
+    """The sweep of one function (of ``FAST_TRIG[name]`` if ``fast``): a
+    ``SampleReport`` per kind of input and dtype."""
     reports = []
     for dtype in dtypes:
         rng = np.random.default_rng(seed)
-        for kind, inputs in _samples(name, points, rng, dtype).items():
-            r = measure(name, *inputs, dtype=dtype)
+        samples = (_fast_samples if fast else _samples)(name, points, rng, dtype)
+        for kind, inputs in samples.items():
+            r = measure(name, *inputs, dtype=dtype, fn=FAST_TRIG[name] if fast else None)
             reports.append(SampleReport(kind, np.dtype(dtype).name, r.points, r.max_ulp,
                                         r.max_distance, r.worst_input, r.special_mismatches))
     return reports
@@ -207,16 +221,19 @@ def main(argv=None):
           "| worst input (float64) |")
     print("|---|---|---|---|---|---|---|---|---|")
     failed = False
-    for name in args.names:
-        reports = run(name, args.points, args.seed)
+    rows = [(name, False) for name in args.names] + [(n, True) for n in args.names if n in FAST_TRIG]
+    for name, fast in rows:
+        reports = run(name, args.points, args.seed, fast=fast)
         f64 = [r for r in reports if r.dtype == "float64"]
         f32 = [r for r in reports if r.dtype == "float32"]
         worst = max(f64, key=lambda r: (r.max_distance, r.max_ulp))
         specials = sum(r.special_mismatches for r in reports)
         failed |= specials > 0 or any(r.max_distance > 2 for r in reports)
-        print(f"| {name} | {max(r.max_ulp for r in f64):.3f} | {max(r.max_distance for r in f64)} "
+        label = f"{name} fast (abs(x) < 2**30)" if fast else name
+        print(f"| {label} | {max(r.max_ulp for r in f64):.3f} | {max(r.max_distance for r in f64)} "
               f"| {max(r.max_ulp for r in f32):.3f} | {max(r.max_distance for r in f32)} "
-              f"| {sum(r.points for r in reports):,} | {specials} | {'%d, %d' % reference_check(name)} "
+              f"| {sum(r.points for r in reports):,} | {specials} "
+              f"| {'-' if fast else '%d, %d' % reference_check(name)} "
               f"| {worst.worst_input} |", flush=True)
     return 1 if failed else 0
 

@@ -50,7 +50,7 @@ class VectorReport:
 
     vector_types: list      # e.g. ['<4 x double>'] on AVX2, ['<8 x double>'] with AVX-512
     registers: list         # SIMD register files in the loop's assembly: 'xmm', 'ymm', 'zmm'
-    calls: list             # callees other than llvm.* intrinsics
+    calls: list             # callees other than llvm.* intrinsics and numba's NRT_ refcounting
     cpu: str
 
     @property
@@ -73,7 +73,7 @@ def inspect(loop):
     ir_text = _function_body(loop.inspect_llvm(signature), f"@{name}(", "\n}\n")
     asm = _function_body(loop.inspect_asm(signature), f"{name}:", ".Lfunc_end")
     calls = sorted({callee for callee in re.findall(r"call [^@]*@\"?([\w.$]+)", ir_text)
-                    if not callee.startswith("llvm.")})
+                    if not callee.startswith(("llvm.", "NRT_"))})  # NRT_: reference counts
     return VectorReport(
         vector_types=sorted(set(re.findall(r"<\d+ x double>", ir_text))),
         registers=sorted({r for r in ("xmm", "ymm", "zmm") if re.search(rf"%{r}\d", asm)}),
