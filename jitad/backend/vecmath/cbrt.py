@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dd import exponent, horner, jit, pow2, two_prod, with_exponent_zero
+from .dd import exponent, horner, jit, pow2, public, two_prod, with_exponent_zero
 from .ops import copysign, fabs, floor, fma, where
 
 # cbrt(m) on [1, 2], relative error 2**-16.7
@@ -26,7 +26,7 @@ CBRT_2, CBRT_4 = 1.2599210498948732, 1.5874010519681996
 SMALLEST_NORMAL = 2.2250738585072014e-308
 
 
-@jit
+@public
 def cbrt(x):
     """Real cube root, within 1 ulp (the sign of x, cbrt(-0.0) = -0.0).
 

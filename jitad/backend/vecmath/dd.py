@@ -22,13 +22,17 @@ import numba
 
 from .ops import as_float, as_int, fma, shift_right
 
-# Every function here is meant to disappear into the loop that calls it:
-# forceinline, because LLVM would not inline the larger ones (pow, sin) on
-# its own and a call stops the loop from vectorising. fastmath=False
-# explicitly, because numba otherwise compiles a callee with its first
-# caller's fastmath flags, and reassociation would undo the error-free
-# transformations (two_sum, Cody-Waite) the accuracy rests on.
-jit = numba.njit(error_model="numpy", forceinline=True, fastmath=False)
+# The public functions (``public``) are meant to disappear into the loop
+# that calls them: forceinline makes LLVM inline them, as it would not for
+# the larger ones (pow, sin), and a call stops the loop from vectorising.
+# The helpers (``jit``) are inlined into them by numba already (inline=
+# "always"): one numba compilation per public function instead of one per
+# helper, which is what most of the first-use compile time was.
+# fastmath=False explicitly, because numba otherwise compiles a callee with
+# its first caller's fastmath flags, and reassociation would undo the
+# error-free transformations (two_sum, Cody-Waite) the accuracy rests on.
+public = numba.njit(error_model="numpy", forceinline=True, fastmath=False)
+jit = numba.njit(error_model="numpy", fastmath=False, inline="always")
 
 # k + SHIFTER has k in its low mantissa bits for integer-valued |k| < 2**51
 SHIFTER = 6755399441055744.0  # 1.5 * 2**52

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dd import dd_mul, exponent, fast_two_sum, horner, jit, pow2, shift_right, two_prod, two_sum
+from .dd import (dd_mul, exponent, fast_two_sum, horner, jit, pow2, public, shift_right, two_prod,
+                 two_sum)
 from .ops import as_float, as_int, fabs, floor, fma, rint, where
 
 LOG2E = 1.4426950408889634
@@ -83,7 +84,7 @@ def exp_of_reduced(k, r_hi, r_lo):
     return scale(one_hi + (one_lo + lo), k)
 
 
-@jit
+@public
 def exp(x):
     """e**x, within 1 ulp; 0 below -745.13, inf above 709.78.
 
@@ -95,7 +96,7 @@ def exp(x):
     return exp_of_reduced(k, r_hi, r_lo)
 
 
-@jit
+@public
 def exp2(x):
     """2**x, within 1 ulp; exact at integers.
 
@@ -121,7 +122,7 @@ def expm1_unscaled(x):
     return s, t + (lo + c_lo), k
 
 
-@jit
+@public
 def expm1(x):
     """e**x - 1, within 1 ulp, accurate near 0; -1 below -38.
 
@@ -190,7 +191,7 @@ def _log_specials(x, y):
     return where(x > 0.0, y, where(x == 0.0, -np.inf, np.nan))
 
 
-@jit
+@public
 def log(x):
     """Natural logarithm, within 1 ulp.
 
@@ -201,7 +202,7 @@ def log(x):
     return _log_specials(x, hi + lo)
 
 
-@jit
+@public
 def log2(x):
     """Base-2 logarithm, within 1 ulp; exact at powers of 2.
 
@@ -215,7 +216,7 @@ def log2(x):
     return _log_specials(x, hi + (lo + p_lo))
 
 
-@jit
+@public
 def log10(x):
     """Base-10 logarithm, within 1 ulp.
 
@@ -230,7 +231,7 @@ def log10(x):
     return _log_specials(x, hi + (lo + (p_lo + fma(e, LOG10_2_LO, a_lo))))
 
 
-@jit
+@public
 def log1p(x):
     """log(1 + x), within 1 ulp, accurate near 0.
 
@@ -251,7 +252,7 @@ def _is_odd_integer(y):
     return (y == rint(y)) & (half != rint(half))
 
 
-@jit
+@public
 def pow(x, y):
     """x**y, within 1 ulp, with C99's (and NumPy's) special cases.
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dd import dd_div, dd_mul, fast_two_sum, horner, jit, pow2, two_prod, two_sum
+from .dd import dd_div, dd_mul, fast_two_sum, horner, jit, pow2, public, two_prod, two_sum
 from .exp_log import LN2_HI, LN2_LO, _log_dd, _reduce_exp, expm1_reduced, expm1_unscaled, scale
 from .ops import copysign, fabs, fma, sqrt, where
 
@@ -41,7 +41,7 @@ def _half_exp(ax):
     return scale(one_hi, k - 1.0), scale(one_lo, k - 1.0)
 
 
-@jit
+@public
 def sinh(x):
     """Hyperbolic sine, within 1 ulp.
 
@@ -57,7 +57,7 @@ def sinh(x):
     return copysign(v, x)
 
 
-@jit
+@public
 def cosh(x):
     """Hyperbolic cosine, within 1 ulp.
 
@@ -70,7 +70,7 @@ def cosh(x):
     return where(ax > SINH_OVERFLOW, np.inf, v)
 
 
-@jit
+@public
 def tanh(x):
     """Hyperbolic tangent, within 1 ulp.
 
@@ -107,7 +107,7 @@ def _log_2x(ax):
     return h + (t + (l_lo + LN2_LO))
 
 
-@jit
+@public
 def arcsinh(x):
     """Inverse hyperbolic sine, within 1 ulp.
 
@@ -124,7 +124,7 @@ def arcsinh(x):
     return copysign(where(ax == np.inf, np.inf, v), x)
 
 
-@jit
+@public
 def arccosh(x):
     """Inverse hyperbolic cosine, within 1 ulp; nan below 1.
 
@@ -142,7 +142,7 @@ def arccosh(x):
     return where(x >= 1.0, v, np.nan)
 
 
-@jit
+@public
 def arctanh(x):
     """Inverse hyperbolic tangent, within 1 ulp; +-inf at +-1, nan beyond.
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dd import fast_two_sum, horner, jit, two_prod, two_sum
+from .dd import fast_two_sum, horner, jit, public, two_prod, two_sum
 from .ops import as_int, copysign, fabs, fma, sqrt, where
 
 PIO2_HI, PIO2_LO = 1.5707963267948966, 6.123233995736766e-17
@@ -65,7 +65,7 @@ def atan_positive(t):
     return hi, lo + (tail + base_lo)
 
 
-@jit
+@public
 def arctan(x):
     """Inverse tangent, within 1 ulp.
 
@@ -84,7 +84,7 @@ def _sub_dd(a_hi, a_lo, b_hi, b_lo):
     return h, t + (a_lo - b_lo)
 
 
-@jit
+@public
 def arctan2(y, x):
     """``atan(y/x)`` in the quadrant of ``(x, y)``, within 1 ulp; C99's special values.
 
@@ -128,7 +128,7 @@ def _asin_reduced(a):
     return u, u_lo, u * z * horner(z, ASIN_P), outer
 
 
-@jit
+@public
 def arcsin(x):
     """Inverse sine, within 1 ulp; nan outside ``[-1, 1]``.
 
@@ -142,7 +142,7 @@ def arcsin(x):
     return copysign(where(fabs(x) <= 1.0, v, np.nan), x)
 
 
-@jit
+@public
 def arccos(x):
     """Inverse cosine, within 1 ulp; nan outside ``[-1, 1]``.
 

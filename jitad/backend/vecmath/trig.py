@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dd import (SHIFTER, dd_div, dd_mul, exponent, fast_two_sum, horner, jit, two_prod,
+from .dd import (SHIFTER, dd_div, dd_mul, exponent, fast_two_sum, horner, jit, public, two_prod,
                  two_sum)
 from .ops import as_float, as_int, fabs, fma, rint, where
 
@@ -162,7 +162,7 @@ def _finish(x, value):
     return where(fabs(x) == np.inf, np.nan, where(x != x, x, value))
 
 
-@jit
+@public
 def sin(x):
     """Sine, within 1 ulp over all of float64 (exact reduction).
 
@@ -173,7 +173,7 @@ def sin(x):
     return _finish(x, _sin_of_reduced(x, n, r_hi, r_lo))
 
 
-@jit
+@public
 def cos(x):
     """Cosine, within 1 ulp over all of float64 (exact reduction).
 
@@ -184,7 +184,7 @@ def cos(x):
     return _finish(x, _cos_of_reduced(n, r_hi, r_lo))
 
 
-@jit
+@public
 def tan(x):
     """Tangent, within 1 ulp over all of float64 (exact reduction).
 
@@ -220,13 +220,13 @@ def _finish_fast(x, value):
     return where(fabs(x) < FAST_LIMIT, value, np.nan)
 
 
-@jit
+@public
 def needs_exact_trig(x):
     """True where the fast variants give nan but the exact ones a number: ``2**30 <= |x| < inf``."""
     return (fabs(x) >= FAST_LIMIT) & (fabs(x) < np.inf)
 
 
-@jit
+@public
 def sin_fast(x):
     """``sin(x)`` for ``|x| < 2**30``, nan beyond (see ``needs_exact_trig``).
 
@@ -237,7 +237,7 @@ def sin_fast(x):
     return _finish_fast(x, _sin_of_reduced(x, n, r_hi, r_lo))
 
 
-@jit
+@public
 def cos_fast(x):
     """``cos(x)`` for ``|x| < 2**30``, nan beyond (see ``needs_exact_trig``).
 
@@ -248,7 +248,7 @@ def cos_fast(x):
     return _finish_fast(x, _cos_of_reduced(n, r_hi, r_lo))
 
 
-@jit
+@public
 def tan_fast(x):
     """``tan(x)`` for ``|x| < 2**30``, nan beyond (see ``needs_exact_trig``).
 
