@@ -19,7 +19,7 @@ import pytest
 
 from jitad.backend.vecmath import (FAST_LIMIT, FAST_TRIG, FUNCTIONS, exp, needs_exact_trig, sin,
                                    sin_fast)
-from jitad.backend.vecmath import accuracy, sweep
+from jitad.backend.vecmath import accuracy, remez, roots, sweep
 from jitad.backend.vecmath.trig import TWO_OVER_PI, TWO_OVER_PI_BITS
 from jitad.backend.vecmath.vectorization import avx2_environment, inspect, loop_for
 
@@ -167,3 +167,8 @@ def test_long_double_reference_rounds_as_mpmath(name):
 def test_full_sweep(name):
     fast = name.endswith("_fast")
     _check(sweep.run(name[:-5] if fast else name, points=10**6, fast=fast), name)
+
+
+def test_remez_reproduces_a_stored_table():
+    target, (a, b), n = remez.TABLES["roots.CBRT_GUESS"]
+    assert tuple(remez.fit(target, a, b, range(n))[0]) == roots.CBRT_GUESS

@@ -29,7 +29,7 @@ array([1.        , 5.38136452])
 import hashlib
 import pathlib
 
-from .cbrt import cbrt
+from .roots import cbrt
 from .exp_log import exp, exp2, expm1, log, log1p, log2, log10, pow
 from .hyperbolic import arccosh, arcsinh, arctanh, cosh, sinh, tanh
 from .inverse_trig import arccos, arcsin, arctan, arctan2
@@ -44,6 +44,6 @@ FAST_TRIG = {"sin": sin_fast, "cos": cos_fast, "tan": tan_fast}
 
 # A kernel compiled with these functions has their code inlined: a kernel cache
 # must include this in its key, or a fixed function leaves stale kernels on disk.
-_INLINED_MODULES = ("ops", "dd", "exp_log", "trig", "hyperbolic", "inverse_trig", "cbrt")
+_INLINED_MODULES = ("ops", "dd", "exp_log", "trig", "hyperbolic", "inverse_trig", "roots")
 SOURCE_DIGEST = hashlib.sha256(b"".join(
     (pathlib.Path(__file__).parent / f"{m}.py").read_bytes() for m in _INLINED_MODULES)).hexdigest()[:16]

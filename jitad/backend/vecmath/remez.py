@@ -1,10 +1,16 @@
 """Minimax polynomial fits (the Remez exchange algorithm), in mpmath.
 
-This is how the coefficient tables of ``vecmath`` were made; it is not
-imported by the math functions. ``fit(f, a, b, powers)`` returns the
+This is how the coefficient tables of ``vecmath`` were made; the math
+functions do not import it. ``fit(f, a, b, powers)`` returns the
 coefficients ``c`` of ``sum(c[j] * z**powers[j])`` that minimise the largest
 weighted error ``max |weight(z) * (p(z) - f(z))|`` on ``[a, b]``, rounded to
 float64, and that largest error (for the float64 coefficients).
+
+``TABLES`` says what each table approximates (the part of the function left
+after the terms that are computed exactly: ``sin r = r + r**3 * S(r**2)``
+fits ``S``), on which interval and with how many coefficients;
+``python -m jitad.backend.vecmath.remez`` fits them all again and prints
+them with their relative errors.
 
 >>> import mpmath
 >>> coeffs, err = fit(mpmath.exp, -0.5, 0.5, range(8), weight=lambda z: 1 / mpmath.exp(z))
@@ -12,6 +18,8 @@ float64, and that largest error (for the float64 coefficients).
 ([1.0, 1.0, 0.5], True)
 """
 from __future__ import annotations
+
+import math
 
 import mpmath
 
@@ -35,7 +43,7 @@ def _alternating_extrema(zs, errors, count):
     return runs
 
 
-def fit(f, a, b, powers, weight=None, *, grid=3000, iterations=30, prec=200):
+def fit(f, a, b, powers, weight=None, *, grid=1500, iterations=30, prec=200):
     """Minimax coefficients for ``sum(c[j] * z**powers[j])`` against ``f`` on ``[a, b]``.
 
     ``f`` and ``weight`` take and return mpmath numbers; ``weight`` defaults to
@@ -67,3 +75,43 @@ def fit(f, a, b, powers, weight=None, *, grid=3000, iterations=30, prec=200):
         err = max(abs(wi * (sum(mpmath.mpf(c) * z ** p for c, p in zip(rounded, powers)) - fi))
                   for z, fi, wi in zip(zs, fz, wz))
         return rounded, float(err)
+
+
+def _series(coefficient):
+    """``z -> sum(coefficient(k) * z**k)`` to 2**-300 (the targets are series that
+    lose nothing near z = 0, where their closed forms cancel)."""
+    def f(z):
+        total, power, k = mpmath.mpf(0), mpmath.mpf(1), 0
+        while True:
+            term = coefficient(k) * power
+            total += term
+            if k > 5 and abs(term) < mpmath.mpf(2) ** -300:
+                return total
+            power, k = power * z, k + 1
+    return f
+
+
+_fact = mpmath.factorial
+# name: (target, interval, number of coefficients); the module that uses it
+TABLES = {
+    "exp_log.EXPM1_G": (_series(lambda k: 1 / _fact(k + 3)), (-0.3473, 0.3473), 10),
+    "exp_log.LOG_T": (_series(lambda k: mpmath.mpf(2) / (2 * k + 3)), (0, 0.0295), 7),
+    "exp_log.LOG_U": (_series(lambda k: mpmath.mpf(2) / (2 * k + 5)), (0, 0.0295), 8),
+    "trig.SIN_S": (_series(lambda k: (-1) ** (k + 1) / _fact(2 * k + 3)), (0, 0.6181), 7),
+    "trig.COS_C": (_series(lambda k: (-1) ** k / _fact(2 * k + 4)), (0, 0.6181), 6),
+    "hyperbolic.SINH_S": (_series(lambda k: 1 / _fact(2 * k + 3)), (0, 1.0), 7),
+    "inverse_trig.ATAN_A": (_series(lambda k: mpmath.mpf((-1) ** (k + 1)) / (2 * k + 3)), (0, 0.1916), 12),
+    "inverse_trig.ASIN_P": (_series(lambda k: _fact(2 * k + 2) / (4 ** (k + 1) * _fact(k + 1) ** 2 * (2 * k + 3))),
+                            (0, 0.25), 13),
+    "roots.CBRT_GUESS": (mpmath.cbrt, (1, 2), 5),
+}
+
+
+def main():
+    for name, (target, (a, b), n) in TABLES.items():
+        coefficients, err = fit(target, a, b, range(n))
+        print(f"{name} = {tuple(coefficients)}  # relative error 2**{math.log2(err):.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
