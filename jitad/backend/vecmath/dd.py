@@ -71,10 +71,11 @@ def dd_mul(a_hi, a_lo, b_hi, b_lo):
 @jit
 def dd_div(a_hi, a_lo, b_hi, b_lo):
     """Double-double quotient ``(a_hi + a_lo) / (b_hi + b_lo)``, relative error about 2**-100."""
-    q = a_hi / b_hi
+    inverse = 1.0 / b_hi  # one division: the remainder corrects the product's rounding
+    q = a_hi * inverse
     # remainder a - q * b, with the leading product exact
     r = fma(-q, b_hi, a_hi) + a_lo - q * b_lo
-    return fast_two_sum(q, r / b_hi)
+    return fast_two_sum(q, r * inverse)
 
 
 @jit

@@ -147,8 +147,9 @@ def log_reduced(x):
     e = exponent(as_float(biased << 52)) - where(tiny, 54.0, 0.0)
     f = m - 1.0  # exact (Sterbenz)
     d_hi, d_lo = fast_two_sum(1.0, m)
-    s = f / d_hi
-    s_lo = (fma(-s, d_hi, f) - s * d_lo) / d_hi
+    inverse = 1.0 / d_hi
+    s = f * inverse
+    s_lo = (fma(-s, d_hi, f) - s * d_lo) * inverse  # the exact remainder: s + s_lo is f/d
     return e, s, s_lo
 
 

@@ -86,10 +86,12 @@ def tanh(x):
 
 
 @jit
-def _log_of_dd(hi, lo):
-    """``log(hi + lo)`` for ``hi > 0`` and ``|lo| <= ulp(hi)``: ``log(hi) + lo/hi``."""
+def _log_of_dd(hi, lo, big):
+    """``log(hi + lo)`` for ``hi > 0`` and ``|lo| <= ulp(hi)``: ``log(hi) + lo/hi``;
+    plus ``ln 2`` where ``big`` (so ``log(2x)`` needs no ``2x``, which may overflow)."""
     l_hi, l_lo = _log_dd(hi)
-    return l_hi + (l_lo + lo / hi)
+    h, t = two_sum(l_hi, where(big, LN2_HI, 0.0))
+    return h + (t + (l_lo + where(big, LN2_LO, 0.0) + lo / hi))
 
 
 @jit
@@ -97,14 +99,6 @@ def _sqrt_dd(hi, lo):
     """``sqrt(hi + lo)`` as a double-double (one Newton correction of the float64 root)."""
     s = sqrt(hi)
     return fast_two_sum(s, where(s > 0.0, (fma(-s, s, hi) + lo) / (2.0 * s), 0.0))
-
-
-@jit
-def _log_2x(ax):
-    """``log(2 * ax)`` for ``ax >= 2**28`` (finite): ``log(ax) + ln 2`` without overflow."""
-    l_hi, l_lo = _log_dd(ax)
-    h, t = two_sum(l_hi, LN2_HI)
-    return h + (t + (l_lo + LN2_LO))
 
 
 @public
@@ -119,8 +113,10 @@ def arcsinh(x):
     t_hi, t_lo = two_sum(1.0, sq_hi)
     s_hi, s_lo = _sqrt_dd(t_hi, t_lo + sq_lo)
     u_hi, u_lo = two_sum(ax, s_hi)
-    v = _log_of_dd(u_hi, u_lo + s_lo)
-    v = where(ax > LARGE, _log_2x(ax), where(ax < 7.450580596923828e-09, ax, v))
+    # above 2**28, |x| + sqrt(x**2 + 1) is 2|x| to float64: log(|x|) + ln 2
+    big = ax > LARGE
+    v = _log_of_dd(where(big, ax, u_hi), where(big, 0.0, u_lo + s_lo), big)
+    v = where(ax < 7.450580596923828e-09, ax, v)  # below 2**-27, asinh x rounds to x
     return copysign(where(ax == np.inf, np.inf, v), x)
 
 
@@ -136,8 +132,8 @@ def arccosh(x):
     p_hi, p_lo = dd_mul(t_hi, t_lo, w_hi, w_lo)  # x**2 - 1
     s_hi, s_lo = _sqrt_dd(p_hi, p_lo)
     u_hi, u_lo = two_sum(x, s_hi)
-    v = _log_of_dd(u_hi, u_lo + s_lo)
-    v = where(x > LARGE, _log_2x(x), v)
+    big = x > LARGE  # x + sqrt(x**2 - 1) is 2x to float64: log(x) + ln 2
+    v = _log_of_dd(where(big, x, u_hi), where(big, 0.0, u_lo + s_lo), big)
     v = where(x == np.inf, np.inf, v)
     return where(x >= 1.0, v, np.nan)
 
@@ -153,6 +149,6 @@ def arctanh(x):
     n_hi, n_lo = two_sum(1.0, ax)
     d_hi, d_lo = two_sum(1.0, -ax)
     q_hi, q_lo = dd_div(n_hi, n_lo, d_hi, d_lo)
-    v = 0.5 * _log_of_dd(q_hi, q_lo)
+    v = 0.5 * _log_of_dd(q_hi, q_lo, False)
     v = where(ax < 1e-300, ax, where(ax == 1.0, np.inf, v))
     return copysign(where(ax <= 1.0, v, np.nan), x)

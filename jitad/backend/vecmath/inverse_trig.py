@@ -56,8 +56,9 @@ def atan_positive(t):
     bt, bt_lo = two_prod(b, t)
     den, den_lo = two_sum(bt, a)
     den_lo = den_lo + bt_lo                  # b t + a, exactly as den + den_lo
-    z = num / den
-    z_lo = (fma(-z, den, num) - z * den_lo) / den
+    inverse = 1.0 / den
+    z = num * inverse
+    z_lo = (fma(-z, den, num) - z * den_lo) * inverse  # the exact remainder: z + z_lo is num/den
     zz = z * z
     # atan(z + z_lo) = z + z**3 A(z**2) + z_lo / (1 + z**2), and 1/(1 + z**2) ~ 1 - z**2
     tail = z * zz * horner(zz, ATAN_A) + z_lo * (1.0 - zz)
@@ -94,11 +95,14 @@ def arctan2(y, x):
     ax, ay = fabs(x), fabs(y)
     swap = ay > ax
     num, den = where(swap, ax, ay), where(swap, ay, ax)
-    tiny = den < 8.636168555094445e-78  # 2**-256: scale up so the remainder below is exact
-    num = where(tiny, num * 1.157920892373162e+77, num)
-    den = where(tiny, den * 1.157920892373162e+77, den)
-    t = num / den
-    t_lo = where(den == np.inf, 0.0, fma(-t, den, num) / den)
+    # scale by powers of 2 (exact) so that the remainder below is exact (tiny operands)
+    # and 1/den is a normal number (huge ones)
+    factor = where(den < 8.636168555094445e-78, 1.157920892373162e+77,     # 2**-256, 2**256
+                   where(den > 1.0715086071862673e+301, 2.938735877055719e-39, 1.0))  # 2**1000, 2**-128
+    num, den = num * factor, den * factor
+    inverse = 1.0 / den
+    t = num * inverse
+    t_lo = where(den == np.inf, 0.0, fma(-t, den, num) * inverse)
     hi, lo = atan_positive(where(t == t, t, 0.0))
     lo = lo + t_lo / fma(t, t, 1.0)  # atan(t + t_lo) = atan t + t_lo / (1 + t**2)
     s_hi, s_lo = _sub_dd(PIO2_HI, PIO2_LO, hi, lo)
