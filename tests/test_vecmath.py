@@ -172,3 +172,18 @@ def test_full_sweep(name):
 def test_remez_reproduces_a_stored_table():
     target, (a, b), n = remez.TABLES["roots.CBRT_GUESS"]
     assert tuple(remez.fit(target, a, b, range(n))[0]) == roots.CBRT_GUESS
+
+
+def test_float32_and_integer_arguments_are_computed_in_float64():
+    vm_tanh, vm_power = FUNCTIONS["tanh"], FUNCTIONS["power"]
+
+    @numba.njit(error_model="numpy")
+    def float32_kernel(x, out):
+        for i in range(x.size):
+            out[i] = vm_tanh(x[i]) + vm_power(x[i], 2)  # float64, rounded when stored
+        return out
+
+    x = np.linspace(-3.0, 3.0, 101, dtype=np.float32)
+    got = float32_kernel(x, np.empty_like(x))
+    x64 = x.astype(np.float64)
+    np.testing.assert_array_equal(got, (np.tanh(x64) + x64 ** 2).astype(np.float32))

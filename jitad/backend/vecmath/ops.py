@@ -30,54 +30,56 @@ _f64 = ir.DoubleType()
 _i64 = ir.IntType(64)
 
 
-def _codegen_calling(name):
+def _real(t):
+    """Argument types the intrinsics take: any float or integer, computed as float64
+    (so a float32 kernel can pass its elements; the result is float64)."""
+    return isinstance(t, (types.Float, types.Integer))
+
+
+def _as_float64(context, builder, signature, args):
+    return [context.cast(builder, v, t, types.float64) for v, t in zip(args, signature.args)]
+
+
+def _float_intrinsic(name, arity):
+    """An intrinsic ``f(x, ...) -> float64`` that is ``llvm.<name>.f64``."""
     def codegen(context, builder, signature, args):
-        fnty = ir.FunctionType(_f64, [_f64] * len(args))
-        return builder.call(builder.module.declare_intrinsic(f"llvm.{name}", [_f64], fnty), args)
-    return codegen
+        fnty = ir.FunctionType(_f64, [_f64] * arity)
+        fn = builder.module.declare_intrinsic(f"llvm.{name}", [_f64], fnty)
+        return builder.call(fn, _as_float64(context, builder, signature, args))
 
-
-def _unary(name):
-    """An intrinsic ``f(float64) -> float64`` that is ``llvm.<name>.f64``."""
-    def typer(typingctx, x):
-        if x == types.float64:
-            return types.float64(types.float64), _codegen_calling(name)
+    if arity == 1:
+        def typer(typingctx, x):
+            if _real(x):
+                return types.float64(x), codegen
+    elif arity == 2:
+        def typer(typingctx, x, y):
+            if _real(x) and _real(y):
+                return types.float64(x, y), codegen
+    else:
+        def typer(typingctx, x, y, z):
+            if _real(x) and _real(y) and _real(z):
+                return types.float64(x, y, z), codegen
     return intrinsic(typer)
 
 
-def _binary(name):
-    def typer(typingctx, x, y):
-        if x == y == types.float64:
-            return types.float64(types.float64, types.float64), _codegen_calling(name)
-    return intrinsic(typer)
-
-
-def _ternary(name):
-    def typer(typingctx, x, y, z):
-        if x == y == z == types.float64:
-            return types.float64(types.float64, types.float64, types.float64), _codegen_calling(name)
-    return intrinsic(typer)
-
-
-fma = _ternary("fma")            # a * b + c with one rounding
-rint = _unary("rint")            # round to nearest, ties to even
-floor = _unary("floor")
-trunc = _unary("trunc")
-fabs = _unary("fabs")
-sqrt = _unary("sqrt")            # correctly rounded (IEEE)
-copysign = _binary("copysign")   # |a| with the sign of b
+fma = _float_intrinsic("fma", 3)            # a * b + c with one rounding
+rint = _float_intrinsic("rint", 1)          # round to nearest, ties to even
+floor = _float_intrinsic("floor", 1)
+fabs = _float_intrinsic("fabs", 1)
+sqrt = _float_intrinsic("sqrt", 1)          # correctly rounded (IEEE)
+copysign = _float_intrinsic("copysign", 2)  # |a| with the sign of b
 
 
 @intrinsic
 def as_int(typingctx, x):
-    """The bits of a float64 as an int64."""
-    if x != types.float64:
+    """The bits of ``x`` (as a float64) as an int64."""
+    if not _real(x):
         return None
 
     def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], _i64)
+        return builder.bitcast(_as_float64(context, builder, signature, args)[0], _i64)
 
-    return types.int64(types.float64), codegen
+    return types.int64(x), codegen
 
 
 @intrinsic
@@ -108,16 +110,12 @@ def shift_right(typingctx, i, n):
 
 @intrinsic
 def where(typingctx, condition, a, b):
-    """``a if condition else b`` as one LLVM ``select``: both sides are computed, no branch."""
-    if condition != types.boolean:
+    """``a if condition else b`` as one LLVM ``select``: both sides are computed, no branch.
+    Integers give an int64; any float on either side makes both float64."""
+    if condition != types.boolean or not (_real(a) and _real(b)):
         return None
-    if isinstance(a, types.Integer) and isinstance(b, types.Integer):
-        result = types.int64
-    elif {a, b} <= {types.float64} or (types.float64 in (a, b) and
-                                       isinstance(a if b == types.float64 else b, types.Integer)):
-        result = types.float64  # an integer constant on one side becomes a float
-    else:
-        return None
+    both_integers = isinstance(a, types.Integer) and isinstance(b, types.Integer)
+    result = types.int64 if both_integers else types.float64
 
     def codegen(context, builder, signature, args):
         yes = context.cast(builder, args[1], signature.args[1], result)
