@@ -203,10 +203,12 @@ print(json.dumps(times))
 KERNELS = {
     "1 function, libm": ["np.exp(x[i]) * 2.0", "np.exp(x[i] + y[i])"],
     "1 function, vecmath": ["vm_exp(x[i]) * 2.0", "vm_exp(x[i] + y[i])"],
-    "5 functions, libm": ["np.sin(np.exp(np.log(x[i])) + np.tanh(y[i])) + np.power(x[i], y[i])",
-                          "np.sin(x[i]) * np.exp(y[i]) + np.log(x[i]) * np.tanh(x[i]) - np.power(y[i], x[i])"],
-    "5 functions, vecmath": ["vm_sin(vm_exp(vm_log(x[i])) + vm_tanh(y[i])) + vm_pow(x[i], y[i])",
-                             "vm_sin(x[i]) * vm_exp(y[i]) + vm_log(x[i]) * vm_tanh(x[i]) - vm_pow(y[i], x[i])"],
+    "5 functions, libm": [
+        "np.sin(np.exp(np.log(x[i])) + np.tanh(y[i])) + np.power(x[i], y[i])",
+        "np.sin(x[i]) * np.exp(y[i]) + np.log(x[i]) * np.tanh(x[i]) - np.power(y[i], x[i])"],
+    "5 functions, vecmath": [
+        "vm_sin(vm_exp(vm_log(x[i])) + vm_tanh(y[i])) + vm_pow(x[i], y[i])",
+        "vm_sin(x[i]) * vm_exp(y[i]) + vm_log(x[i]) * vm_tanh(x[i]) - vm_pow(y[i], x[i])"],
 }
 
 

@@ -35,6 +35,11 @@ from .hyperbolic import arccosh, arcsinh, arctanh, cosh, sinh, tanh
 from .inverse_trig import arccos, arcsin, arctan, arctan2
 from .trig import FAST_LIMIT, cos, cos_fast, needs_exact_trig, sin, sin_fast, tan, tan_fast
 
+__all__ = ["FUNCTIONS", "FAST_TRIG", "FAST_LIMIT", "SOURCE_DIGEST", "needs_exact_trig", "sin", "cos", "tan",
+           "sin_fast", "cos_fast", "tan_fast", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
+           "pow", "sinh", "cosh", "tanh", "arcsin", "arccos", "arctan", "arctan2", "arcsinh",
+           "arccosh", "arctanh", "cbrt"]
+
 FUNCTIONS = {"sin": sin, "cos": cos, "tan": tan, "exp": exp, "exp2": exp2, "expm1": expm1,
              "log": log, "log2": log2, "log10": log10, "log1p": log1p, "power": pow,
              "sinh": sinh, "cosh": cosh, "tanh": tanh, "arcsin": arcsin, "arccos": arccos,

@@ -63,7 +63,7 @@ def expm1_reduced(r_hi, r_lo):
 
 
 @jit
-def _reduce_exp(x):
+def reduce_exp(x):
     """``x = k*ln(2) + r_hi + r_lo``: returns ``k`` (integer-valued) and ``r_hi, r_lo``."""
     k = rint(x * LOG2E)
     return k, fma(-k, LN2_HI, x), -k * LN2_LO
@@ -92,7 +92,7 @@ def exp(x):
     (5e-324, 8.218407461554972e+307, 1.6487212707001282)
     """
     x = where(x > 710.0, 710.0, where(x < -746.0, -746.0, x))
-    k, r_hi, r_lo = _reduce_exp(x)
+    k, r_hi, r_lo = reduce_exp(x)
     return exp_of_reduced(k, r_hi, r_lo)
 
 
@@ -113,7 +113,7 @@ def exp2(x):
 @jit
 def expm1_unscaled(x):
     """``(s, t, k)`` with ``e**x - 1 = (s + t) * 2**k``, for ``-64 <= x <= 710``."""
-    k, r_hi, r_lo = _reduce_exp(x)
+    k, r_hi, r_lo = reduce_exp(x)
     hi, lo = expm1_reduced(r_hi, r_lo)
     # 2**k * (1 + p) - 1 = 2**k * (p + (1 - 2**-k)), with 1 - 2**-k as a double-double;
     # beyond k = 60 the -1 is far below half an ulp
@@ -161,7 +161,7 @@ def log_of_reduced(s, s_lo):
 
 
 @jit
-def _log_dd(x):
+def log_dd(x):
     """``log(x)`` as a double-double for a positive finite ``x``, relative error ~2**-58."""
     e, s, s_lo = log_reduced(x)
     m_hi, m_lo = log_of_reduced(s, s_lo)
@@ -181,8 +181,8 @@ def log_accurate(x):
     hi, lo = fast_two_sum(2.0 * s, t_hi)
     lo = lo + (2.0 * s_lo + t_lo + c_hi * z_hi * horner(z_hi, LOG_U))
     a_hi, a_lo = two_prod(e, LN2_HI)
-    h, l = two_sum(a_hi, hi)
-    return fast_two_sum(h, l + (lo + fma(e, LN2_LO, a_lo)))
+    h, t = two_sum(a_hi, hi)
+    return fast_two_sum(h, t + (lo + fma(e, LN2_LO, a_lo)))
 
 
 @jit
@@ -199,7 +199,7 @@ def log(x):
     >>> log(5e-324), log(1.0), log(-1.0), log(0.0)
     (-744.4400719213812, 0.0, nan, -inf)
     """
-    hi, lo = _log_dd(x)
+    hi, lo = log_dd(x)
     return _log_specials(x, hi + lo)
 
 
@@ -240,7 +240,7 @@ def log1p(x):
     (1e-20, -inf, 690.7755278982137)
     """
     u, u_lo = two_sum(1.0, x)  # 1 + x exactly, as u + u_lo
-    hi, lo = _log_dd(u)
+    hi, lo = log_dd(u)
     # log(u + u_lo) = log(u) + u_lo/u to first order
     y = hi + (lo + u_lo / u)
     y = where(fabs(x) < 1e-300, x, where(x == np.inf, np.inf, y))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dd import fast_two_sum, horner, jit, public, two_prod, two_sum
+from .dd import horner, jit, public, two_prod, two_sum
 from .ops import as_int, copysign, fabs, fma, sqrt, where
 
 PIO2_HI, PIO2_LO = 1.5707963267948966, 6.123233995736766e-17
@@ -95,14 +95,11 @@ def arctan2(y, x):
     ax, ay = fabs(x), fabs(y)
     swap = ay > ax
     num, den = where(swap, ax, ay), where(swap, ay, ax)
-    # scale by powers of 2 (exact) so that the remainder below is exact (tiny operands)
-    # and 1/den is a normal number (huge ones)
-    factor = where(den < 8.636168555094445e-78, 1.157920892373162e+77,     # 2**-256, 2**256
-                   where(den > 1.0715086071862673e+301, 2.938735877055719e-39, 1.0))  # 2**1000, 2**-128
-    num, den = num * factor, den * factor
-    inverse = 1.0 / den
-    t = num * inverse
-    t_lo = where(den == np.inf, 0.0, fma(-t, den, num) * inverse)
+    tiny = den < 8.636168555094445e-78  # 2**-256: scale up so the remainder below is exact
+    num = where(tiny, num * 1.157920892373162e+77, num)
+    den = where(tiny, den * 1.157920892373162e+77, den)
+    t = num / den  # correctly rounded: the remainder below may underflow when num is tiny
+    t_lo = where(den == np.inf, 0.0, fma(-t, den, num) / den)
     hi, lo = atan_positive(where(t == t, t, 0.0))
     lo = lo + t_lo / fma(t, t, 1.0)  # atan(t + t_lo) = atan t + t_lo / (1 + t**2)
     s_hi, s_lo = _sub_dd(PIO2_HI, PIO2_LO, hi, lo)

@@ -101,8 +101,9 @@ TABLES = {
     "trig.COS_C": (_series(lambda k: (-1) ** k / _fact(2 * k + 4)), (0, 0.6181), 6),
     "hyperbolic.SINH_S": (_series(lambda k: 1 / _fact(2 * k + 3)), (0, 1.0), 7),
     "inverse_trig.ATAN_A": (_series(lambda k: mpmath.mpf((-1) ** (k + 1)) / (2 * k + 3)), (0, 0.1916), 12),
-    "inverse_trig.ASIN_P": (_series(lambda k: _fact(2 * k + 2) / (4 ** (k + 1) * _fact(k + 1) ** 2 * (2 * k + 3))),
-                            (0, 0.25), 13),
+    # asin u = u + sum (2k)! / (4**k (k!)**2 (2k+1)) u**(2k+1), k >= 1
+    "inverse_trig.ASIN_P": (_series(lambda k: _fact(2 * k + 2)
+                                    / (4 ** (k + 1) * _fact(k + 1) ** 2 * (2 * k + 3))), (0, 0.25), 13),
     "roots.CBRT_GUESS": (mpmath.cbrt, (1, 2), 5),
 }
 

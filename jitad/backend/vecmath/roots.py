@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dd import exponent, horner, jit, pow2, public, two_prod, with_exponent_zero
+from .dd import exponent, horner, pow2, public, two_prod, with_exponent_zero
 from .ops import copysign, fabs, floor, fma, where
 
 # cbrt(m) on [1, 2], relative error 2**-16.7
