@@ -31,7 +31,8 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jitad.backend.vecmath import FAST_TRIG, FUNCTIONS, exp, needs_exact_trig, sin  # noqa: E402
-from jitad.backend.vecmath.vectorization import avx2_environment, inspect, loop_for  # noqa: E402
+from jitad.backend.vecmath.accuracy import ordinal, reference_longdouble  # noqa: E402
+from jitad.backend.vecmath.vectorization import avx2_environment, inspect_loop, loop_for  # noqa: E402
 
 INPUTS = {  # usual ranges: (low, high) per argument
     "sin": [(-10, 10)], "cos": [(-10, 10)], "tan": [(-10, 10)], "exp": [(-700, 700)],
@@ -57,13 +58,23 @@ def libm_loop(name):
     return numba.njit(error_model="numpy")(loop)
 
 
-def jax_function(name):
+def jax_numpy():
+    """``jax.numpy`` with float64 enabled, or None where JAX is not installed."""
     try:
         import jax
         import jax.numpy as jnp
     except ImportError:
         return None
     jax.config.update("jax_enable_x64", True)
+    return jnp
+
+
+def jax_function(name):
+    jnp = jax_numpy()
+    if jnp is None:
+        return None
+    import jax
+
     f = jax.jit(getattr(jnp, name))
     return lambda *args: f(*args).block_until_ready()
 
@@ -137,10 +148,19 @@ def _sum_libm(x):
     return acc
 
 
+def max_steps(result, name, args):
+    """Largest distance, in float64 steps, from the correctly rounded result."""
+    with np.errstate(all="ignore"):
+        rounded = reference_longdouble(name, *args).astype(np.float64)
+    ok = np.isfinite(rounded) & np.isfinite(result)
+    return int(np.max(np.abs(ordinal(np.asarray(result)[ok]) - ordinal(rounded[ok]))))
+
+
 def speed_table(names, n, rounds):
     rng = np.random.default_rng(0)
-    print("| function | vecmath ns/el | numba libm ns/el | JAX ns/el | vs libm | vs JAX | lanes |")
-    print("|---|---|---|---|---|---|---|")
+    print("| function | vecmath ns/el | numba libm ns/el | JAX ns/el | vs libm | vs JAX | lanes "
+          "| max steps here: vecmath, libm, JAX |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in names:
         args = [rng.uniform(lo, hi, n) for lo, hi in INPUTS[name]]
         out = np.empty(n)
@@ -150,21 +170,26 @@ def speed_table(names, n, rounds):
         variants = {"vm": (ours, (*args, out)), "libm": (theirs, (*args, out))}
         jf = jax_function(name)
         if jf is not None:
-            import jax.numpy as jnp
-            jargs = [jnp.asarray(a) for a in args]
+            jargs = [jax_numpy().asarray(a) for a in args]
             jf(*jargs)
             variants["jax"] = (jf, jargs)
         if name in FAST_TRIG:
             variants["fast"] = (loop_for(FAST_TRIG[name]), (*args, out))
         t = {k: v / n * 1e9 for k, v in interleaved(variants, rounds).items()}
-        lanes = inspect(ours).vector_types
+        lanes = inspect_loop(ours).vector_types
         jax_ns = f"{t['jax']:.2f}" if "jax" in t else "-"
         vs_jax = f"{t['jax'] / t['vm']:.1f}x" if "jax" in t else "-"
+        steps = []
+        for call, call_args in (variants["vm"], variants["libm"]):
+            call(*call_args)
+            steps.append(str(max_steps(out, name, args)))
+        steps.append(str(max_steps(np.asarray(getattr(jax_numpy(), name)(*jargs)), name, args))
+                     if "jax" in t else "-")
         print(f"| {name} | {t['vm']:.2f} | {t['libm']:.2f} | {jax_ns} | {t['libm'] / t['vm']:.1f}x "
-              f"| {vs_jax} | {', '.join(lanes)} |", flush=True)
+              f"| {vs_jax} | {', '.join(lanes)} | {', '.join(steps)} |", flush=True)
         if "fast" in t:
             vs_jax = f"{t['jax'] / t['fast']:.1f}x" if "jax" in t else "-"
-            print(f"| {name} fast | {t['fast']:.2f} | | | {t['libm'] / t['fast']:.1f}x | {vs_jax} | |",
+            print(f"| {name} fast | {t['fast']:.2f} | | | {t['libm'] / t['fast']:.1f}x | {vs_jax} | | |",
                   flush=True)
 
 

@@ -21,7 +21,7 @@ from jitad.backend.vecmath import (FAST_LIMIT, FAST_TRIG, FUNCTIONS, exp, needs_
                                    sin_fast)
 from jitad.backend.vecmath import accuracy, remez, roots, sweep
 from jitad.backend.vecmath.trig import TWO_OVER_PI, TWO_OVER_PI_BITS
-from jitad.backend.vecmath.vectorization import avx2_environment, inspect, loop_for
+from jitad.backend.vecmath.vectorization import avx2_environment, inspect_loop, loop_for
 
 CONTRACT = 2  # float steps from the correctly rounded result
 NAMES = sorted(FUNCTIONS)
@@ -75,11 +75,11 @@ def test_fix_up_protocol_gives_the_exact_result_and_vectorises():
     x[[3, 500]] = [1e300, -2.0 ** 40]
     got = _kernel_with_fix_up(x, np.empty_like(x))
     np.testing.assert_array_equal(got, accuracy.apply(exp, 2.0 * accuracy.apply(sin, x)))
-    assert inspect(_kernel_with_fix_up).vectorised
+    assert inspect_loop(_kernel_with_fix_up).vectorised
 
 
 def _report_dict(name, fn):
-    r = inspect(loop_for(fn, ARITY.get(name, 1)))
+    r = inspect_loop(loop_for(fn, ARITY.get(name, 1)))
     return {"vectorised": r.vectorised, "types": r.vector_types, "registers": r.registers,
             "calls": r.calls}
 

@@ -2,7 +2,7 @@
 
 ``loop_for(fn, arity)`` is ``for i in range(n): out[i] = fn(x[i])`` (or
 ``fn(x[i], y[i])``), compiled as jitad compiles kernels (``error_model=
-"numpy"``). ``inspect(loop)`` reads that loop's own LLVM IR and assembly (not
+"numpy"``). ``inspect_loop(loop)`` reads that loop's own LLVM IR and assembly (not
 numba's Python wrapper) and reports the vector types it computes with, the
 SIMD registers it uses and every call left in it: a call to anything but an
 LLVM intrinsic (``sin``, ``exp``, a numba function that was not inlined)
@@ -12,7 +12,7 @@ To see the AVX2 code on an AVX-512 machine, run in a process started with
 ``avx2_environment()`` (numba reads the target CPU at import).
 
 >>> from jitad.backend.vecmath import exp
->>> report = inspect(loop_for(exp, 1))
+>>> report = inspect_loop(loop_for(exp, 1))
 >>> report.vectorised, report.calls
 (True, [])
 """
@@ -61,12 +61,12 @@ class VectorReport:
 def _function_body(text, name, end_marker):
     start = text.find(name)
     if start < 0:
-        raise LookupError(f"inspect: {name} is not in the compiled module")
+        raise LookupError(f"inspect_loop: {name} is not in the compiled module")
     end = text.find(end_marker, start)
     return text[start:end if end > 0 else len(text)]
 
 
-def inspect(loop):
+def inspect_loop(loop):
     """A ``VectorReport`` of a loop from ``loop_for`` (its first compiled signature)."""
     signature = loop.signatures[0]
     name = loop.overloads[signature].fndesc.mangled_name
