@@ -162,7 +162,7 @@ def test_long_double_reference_rounds_as_mpmath(name):
 
 
 @pytest.mark.skipif(os.environ.get("JITAD_FULL_SWEEP") != "1",
-                    reason="the 10**6-point sweep takes ~5 min: set JITAD_FULL_SWEEP=1")
+                    reason="the 10**6-point sweep takes a few minutes: set JITAD_FULL_SWEEP=1")
 @pytest.mark.parametrize("name", NAMES + [f"{n}_fast" for n in sorted(FAST_TRIG)])
 def test_full_sweep(name):
     fast = name.endswith("_fast")
