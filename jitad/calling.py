@@ -126,6 +126,17 @@ def make_run(fn, leaves, traced, template, consts=(), reads=(), n_args=None):
     return run
 
 
+def kernel_arguments(leaves, values, traced, reads=(), n_args=None) -> list:
+    """The values ``make_run``'s function passes the kernel, as a list."""
+    def taken(v):
+        if type(v) is np.ndarray:
+            return v[()] if v.ndim == 0 else _contiguous(v)
+        return v
+    n_args = len(leaves) if n_args is None else n_args
+    return ([taken(leaves[i]) for i in traced if i < n_args] + [taken(values[k]) for k, _ in reads]
+            + [taken(leaves[i]) for i in traced if i >= n_args])
+
+
 def check_differentiable(leaf, n):
     if is_static(leaf):
         raise TypeError(f"argument {n} is a Python {type(leaf).__name__} ({leaf!r}); jitad does "

@@ -23,7 +23,8 @@ from . import transforms, tree
 from .backend import lower
 from .cache import (MAX_VARIANTS, RETRACE_WARNING, Entry, TreeKey, WithReads, cache_for, flat_key,
                     leaf_key)
-from .calling import Layout, fill, make_run
+from . import compiler
+from .calling import Layout, fill, kernel_arguments, make_run
 from .errors import GuardFailure, RetraceWarning
 from .ir import Lit
 from .reads import ReadSet
@@ -163,11 +164,27 @@ class Dispatcher:
             traced = [i for i, leaf in enumerate(leaves) if not is_static(leaf)]
             slots = [(reads.index[r.identity], values[reads.index[r.identity]])
                      for r in outside.reads]
-            result = make_run(kernel, leaves, traced, template, reads=slots,
-                              n_args=n_args)(leaves, values)  # compiles
-            run = make_run(kernel.fast_call(), leaves, traced, template, kernel.consts,
-                           reads=slots, n_args=n_args)
-            variants = self.cache.insert(key, Entry(key, kernel, tgraph, run, calls=1), retrace)
+
+            def compiled_run(kernel):
+                return make_run(kernel.fast_call(), leaves, traced, template, kernel.consts,
+                                reads=slots, n_args=n_args)
+            if compiler.mode() == "background" and not _ready(kernel):
+                # the NumPy interpreter serves the calls while numba compiles
+                run = make_run(compiler.interpreted(tgraph), leaves, traced, template,
+                               reads=slots, n_args=n_args)
+                result = run(leaves, values)
+                entry = Entry(key, kernel, tgraph, run, calls=1)
+                variants = self.cache.insert(key, entry, retrace)
+                arguments = kernel_arguments(leaves, values, traced, slots, n_args)
+                self.cache.jobs.append(compiler.submit(
+                    kernel, arguments, lambda k: setattr(entry, "run", compiled_run(k)),
+                    self.cache.name))
+            else:
+                with compiler.progress(self.cache.name, f"{len(tgraph.ops)} ops"):
+                    result = make_run(kernel, leaves, traced, template, reads=slots,
+                                      n_args=n_args)(leaves, values)  # compiles
+                variants = self.cache.insert(
+                    key, Entry(key, kernel, tgraph, compiled_run(kernel), calls=1), retrace)
             if retrace and variants.retraces == RETRACE_WARNING:
                 warnings.warn(f"{self.cache.name} has re-traced {variants.retraces} times for "
                               "one input shape because its control flow depends on input "
@@ -196,6 +213,12 @@ class Dispatcher:
         # the transformed graph's inputs: arguments, reads, captured, then extra
         inputs = traced[:n_traced_args] + reads + outside.captured + traced[n_traced_args:]
         return fill(template, transforms.inline(tgraph, inputs))
+
+
+def _ready(kernel) -> bool:
+    """Whether a kernel runs without compiling (the scalar interpreter, or
+    machine code in the disk cache)."""
+    return getattr(kernel, "machine_code_cached", lambda: True)()
 
 
 def same_computation(a, b) -> bool:

@@ -78,13 +78,18 @@ class Kernel:
         return overloads[0].entry_point if len(overloads) == 1 else self.fn
 
     def _first_call(self, inputs):
+        self.compile_for(inputs)
+        return self.fn(*inputs, *self.consts)
+
+    def compile_for(self, inputs):
+        """Compile (or load from the disk cache) the machine code for the
+        types of ``inputs``, without running it."""
         start = time.perf_counter()
-        args = inputs + self.consts
         with warnings.catch_warnings():
             # operands that are views (x.T) make numba warn about np.dot speed
             warnings.simplefilter("ignore", NumbaPerformanceWarning)
             try:
-                self._load_or_compile(args)
+                self._load_or_compile(tuple(inputs) + self.consts)
             except NumbaError as exc:
                 raise CompileError(f"numba could not compile the kernel jitad generated "
                                    f"({self.path}); this is a bug in jitad, please report it "
@@ -92,7 +97,11 @@ class Kernel:
                                    f"{str(exc).splitlines()[0]}") from None
         self.compile_seconds = time.perf_counter() - start
         self.compiled = True
-        return self.fn(*args)
+
+    def machine_code_cached(self) -> bool:
+        """Whether numba has machine code for this kernel on disk (loading it
+        takes milliseconds, compiling it up to seconds)."""
+        return os.path.isfile(self.path) and bool(diskcache.machine_code_files(self.path))
 
     def _load_or_compile(self, args):
         """Compile for these argument types, or load the machine code numba

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 
@@ -71,6 +72,19 @@ class FunctionCache:
     # held while a kernel for this function is traced and compiled, so
     # concurrent first calls compile it once
     lock: object = field(default_factory=threading.RLock, repr=False)
+    # kernels being compiled in the background (``jitad.compiler``)
+    jobs: list = field(default_factory=list, repr=False)
+
+    def wait(self, timeout=None) -> bool:
+        """Wait until every kernel of this function is compiled (while they
+        compile, calls run on the NumPy interpreter); False on a timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for job in list(self.jobs):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not job.finished.wait(left):
+                return False
+        self.jobs = [job for job in self.jobs if not job.finished.is_set()]
+        return True
 
     @property
     def retraces(self) -> int:
