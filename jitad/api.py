@@ -50,15 +50,15 @@ def _grad_build(graph, layout, out_treedef, *, argnums, single):
     return tgraph, (Slot.like_var(0, tgraph.outputs[0]), grads[0] if single else grads)
 
 
-def _grad_dispatcher(f, argnums) -> Dispatcher:
+def _grad_dispatcher(f, argnums, parallel) -> Dispatcher:
     """value_and_grad and grad of one (f, argnums) share a cache and kernels."""
     single = isinstance(argnums, (int, np.integer))
     build = functools.partial(_grad_build, argnums=normalise_argnums(argnums), single=single)
     return Dispatcher(f, "value_and_grad", int(argnums) if single else normalise_argnums(argnums),
-                      build)
+                      build, parallel=parallel)
 
 
-def value_and_grad(f, argnums=0):
+def value_and_grad(f, argnums=0, parallel=None):
     """``h(*args) = (f(*args), gradient of f with respect to args[argnums])``.
 
     >>> import numpy as np
@@ -66,21 +66,24 @@ def value_and_grad(f, argnums=0):
     >>> float(value), g
     (5.0, array([2., 4.]))
     """
-    dispatcher = _grad_dispatcher(f, argnums)
+    dispatcher = _grad_dispatcher(f, argnums, parallel)
     return _wrap(dispatcher, f, lambda *args: dispatcher(args))
 
 
-def grad(f, argnums=0):
+def grad(f, argnums=0, parallel=None):
     """The gradient of a scalar function, with the structure of ``args[argnums]``.
 
     The kernel is compiled on the first call for each combination of shapes
-    and dtypes, and shared with ``value_and_grad(f, argnums)``.
+    and dtypes, and shared with ``value_and_grad(f, argnums)``. ``parallel``
+    (every transform takes it): run large fused loops on every core of
+    numba's thread pool (``NUMBA_NUM_THREADS``); None, the default, does so
+    when that pool has more than one thread.
 
     >>> import numpy as np
     >>> grad(lambda x1, x2: x1 * np.sin(x2), argnums=(0, 1))(2.0, 0.0)
     (0.0, 2.0)
     """
-    dispatcher = _grad_dispatcher(f, argnums)
+    dispatcher = _grad_dispatcher(f, argnums, parallel)
     return _wrap(dispatcher, f, lambda *args: dispatcher(args)[1])
 
 
@@ -90,14 +93,14 @@ def _jit_build(graph, layout, out_treedef):
     return graph, tree.unflatten(out_treedef, slots)
 
 
-def jit(f):
+def jit(f, parallel=None):
     """``f`` compiled: traced once per shape signature, then one native call.
 
     >>> import numpy as np
     >>> jit(lambda x: np.sum(np.sin(x)))(np.zeros(3))
     np.float64(0.0)
     """
-    dispatcher = Dispatcher(f, "jit", None, _jit_build)
+    dispatcher = Dispatcher(f, "jit", None, _jit_build, parallel=parallel)
     return _wrap(dispatcher, f, lambda *args: dispatcher(args))
 
 
@@ -113,7 +116,7 @@ def _vjp_build(graph, layout, out_treedef, *, nargs):
     return tgraph, tuple(layout.arg_template(n, slot) for n in range(nargs))
 
 
-def vjp(f, *primals):
+def vjp(f, *primals, parallel=None):
     """``(f(*primals), vjp_fn)``; ``vjp_fn(cotangent)`` is a tuple with one
     cotangent per primal, each with that primal's structure.
 
@@ -126,9 +129,9 @@ def vjp(f, *primals):
         for leaf in tree.flatten(p)[0]:
             if not is_static(leaf):
                 check_differentiable(leaf, n)
-    out = jit(f)(*primals)
+    out = jit(f, parallel=parallel)(*primals)
     dispatcher = Dispatcher(f, "vjp", None, functools.partial(_vjp_build, nargs=len(primals)),
-                            differentiates_all=True)
+                            differentiates_all=True, parallel=parallel)
 
     def vjp_fn(cotangent):
         return dispatcher(primals, extra=cotangent)
@@ -172,7 +175,7 @@ def _jvp_build(graph, layout, out_treedef):
     return tgraph, (tree.unflatten(out_treedef, outs), tree.unflatten(out_treedef, dots))
 
 
-def jvp(f, primals, tangents):
+def jvp(f, primals, tangents, parallel=None):
     """``(f(*primals), tangent_out)``: the derivative of f at ``primals`` along
     ``tangents`` (a tuple with the structure of ``primals``), by one tangent
     sweep; compiled and cached like ``grad``.
@@ -187,7 +190,8 @@ def jvp(f, primals, tangents):
     for n, p in enumerate(primals):
         for leaf in tree.flatten(p)[0]:
             check_differentiable(leaf, n)
-    dispatcher = Dispatcher(f, "jvp", None, _jvp_build, differentiates_all=True)
+    dispatcher = Dispatcher(f, "jvp", None, _jvp_build, differentiates_all=True,
+                            parallel=parallel)
     return dispatcher(primals, extra=tangents)
 
 
@@ -213,16 +217,16 @@ def _auto_mode(graph, wrt) -> str:
     return "fwd" if n_in <= n_out else "rev"
 
 
-def _jacobian_transform(f, argnums, mode):
+def _jacobian_transform(f, argnums, mode, parallel):
     single = isinstance(argnums, (int, np.integer))
     build = functools.partial(_jacobian_build, mode=mode, argnums=normalise_argnums(argnums),
                               single=single)
     dispatcher = Dispatcher(f, f"jac{mode}", int(argnums) if single else normalise_argnums(argnums),
-                            build)
+                            build, parallel=parallel)
     return _wrap(dispatcher, f, lambda *args: dispatcher(args))
 
 
-def jacfwd(f, argnums=0):
+def jacfwd(f, argnums=0, parallel=None):
     """The Jacobian by forward mode: one tangent sweep carrying the block of
     all input directions, so one kernel call builds it. For each output leaf
     and argument leaf, a block of shape ``output.shape + input.shape``.
@@ -232,10 +236,10 @@ def jacfwd(f, argnums=0):
     array([[2., 0.],
            [0., 4.]])
     """
-    return _jacobian_transform(f, argnums, "fwd")
+    return _jacobian_transform(f, argnums, "fwd", parallel)
 
 
-def jacrev(f, argnums=0):
+def jacrev(f, argnums=0, parallel=None):
     """The Jacobian by reverse mode: one adjoint sweep carrying the block of
     all output cotangents. Same layout as ``jacfwd``.
 
@@ -244,10 +248,10 @@ def jacrev(f, argnums=0):
     array([[4., 1.],
            [2., 5.]])
     """
-    return _jacobian_transform(f, argnums, "rev")
+    return _jacobian_transform(f, argnums, "rev", parallel)
 
 
-def jacobian(f, argnums=0, mode="auto"):
+def jacobian(f, argnums=0, mode="auto", parallel=None):
     """The Jacobian by ``mode``: ``"fwd"``, ``"rev"``, or ``"auto"``, which
     takes forward mode when the differentiated inputs have at most as many
     elements as the outputs (a sweep per input is then no dearer than one per
@@ -261,22 +265,23 @@ def jacobian(f, argnums=0, mode="auto"):
     ('rev', array([2., 2., 2.]))
     """
     if mode == "fwd":
-        return jacfwd(f, argnums)
+        return jacfwd(f, argnums, parallel)
     if mode == "rev":
-        return jacrev(f, argnums)
+        return jacrev(f, argnums, parallel)
     if mode != "auto":
         raise ValueError(f"jacobian: mode must be 'fwd', 'rev' or 'auto', not {mode!r}")
-    jac = _jacobian_transform(f, argnums, "auto")
+    jac = _jacobian_transform(f, argnums, "auto", parallel)
     layout_args = functools.partial(Layout, argnums=normalise_argnums(argnums))
 
     def choose(*args):
         graph = trace_graph(f, args, arg_names(f))[0]
         return _auto_mode(graph, layout_args(args, tree.flatten(args)[0]).wrt)
-    jac.choose, jac.fwd, jac.rev = choose, jacfwd(f, argnums), jacrev(f, argnums)
+    jac.choose, jac.fwd, jac.rev = choose, jacfwd(f, argnums, parallel), jacrev(f, argnums,
+                                                                               parallel)
     return jac
 
 
-def hessian(f, argnums=0):
+def hessian(f, argnums=0, parallel=None):
     """The Hessian, forward over reverse: ``jacfwd(grad(f))``. For one array
     argument of shape s, an array of shape s + s.
 
@@ -285,4 +290,4 @@ def hessian(f, argnums=0):
     array([[ 6.,  0.],
            [ 0., 12.]])
     """
-    return jacfwd(grad(f, argnums), argnums)
+    return jacfwd(grad(f, argnums, parallel), argnums, parallel)

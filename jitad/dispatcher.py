@@ -17,6 +17,7 @@ import gc
 import inspect
 import warnings
 
+import numba
 import numpy as np
 
 from . import transforms, tree
@@ -51,14 +52,16 @@ def normalise_argnums(argnums) -> tuple:
 class Dispatcher:
     """Calls of one transform of one function, by cache key."""
 
-    def __init__(self, f, transform, argnums, build, differentiates_all=False):
+    def __init__(self, f, transform, argnums, build, differentiates_all=False, parallel=None):
         """``argnums`` as the user gave it: ``0`` and ``(0,)`` differ in result
         structure, so they are different caches. ``differentiates_all``: the
-        transform differentiates every traced argument (vjp, jvp)."""
+        transform differentiates every traced argument (vjp, jvp).
+        ``parallel``: True, False, or None (when numba has several threads)."""
         self.f, self.build = f, build
         self.differentiates_all = differentiates_all
+        self.parallel = parallel
         self.argnums = () if argnums is None else normalise_argnums(argnums)
-        self.cache = cache_for(f, transform, argnums)
+        self.cache = cache_for(f, transform, argnums, parallel)
         self.arg_names = arg_names(f)
 
     @property
@@ -157,7 +160,7 @@ class Dispatcher:
                 tgraph, template, outside = self._transformed(args, extra, leaves)
                 if outside.captured:  # f closes over a value of an enclosing trace
                     return self._emit(tgraph, template, outside, leaves, extra)
-                kernel = lower(tgraph)
+                kernel = lower(tgraph, parallel=_parallel(self.parallel))
             reads = self.cache.learn(outside)
             key, leaves, values = self._key(args, extra)  # with what this trace read
             n_args = len(leaves) - _count_leaves(extra)
@@ -213,6 +216,10 @@ class Dispatcher:
         # the transformed graph's inputs: arguments, reads, captured, then extra
         inputs = traced[:n_traced_args] + reads + outside.captured + traced[n_traced_args:]
         return fill(template, transforms.inline(tgraph, inputs))
+
+
+def _parallel(setting) -> bool:
+    return numba.get_num_threads() > 1 if setting is None else bool(setting)
 
 
 def _ready(kernel) -> bool:

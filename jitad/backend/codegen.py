@@ -175,8 +175,9 @@ def materialised(graph: Graph, items) -> set:
 class SourceWriter:
     """Pass 3: emit the kernel source."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, parallel: bool = False):
         self.graph = graph
+        self.parallel = parallel
         self.printed = graph.names()
         self.lines: list[str] = []
         self.consts: list = []  # array literals, passed as trailing kernel arguments
@@ -283,9 +284,10 @@ class SourceWriter:
                 self.lines.append(f"    {out} = np.empty({loop.shape!r}, {dtype})")
             self.contiguous.add(op.out)
         indent = "    "
+        outer = "prange" if self.parallel and parallelisable(loop) else "range"
         for j, n in enumerate(loop.shape):
             indent += "    "
-            self.lines.append(f"{indent[4:]}for i{j} in range({n}):")
+            self.lines.append(f"{indent[4:]}for i{j} in {outer if j == 0 else 'range'}({n}):")
         self.loop_values, self.loop_shape = set(), loop.shape
         full = list(range(ndim))
         for op in loop.ops:
@@ -339,8 +341,26 @@ class SourceWriter:
         return "\n".join(header + body + [f"    return ({', '.join(returned)},)"]) + "\n"
 
 
-def generate(graph: Graph) -> tuple[str, list]:
-    """(source of ``def kernel(...)``, constant arrays to pass after the inputs)."""
-    writer = SourceWriter(without_forwarding(graph))
+PARALLEL_ABOVE = 1 << 17  # elements: a smaller loop does not pay for the threads
+
+
+def parallelisable(loop: FusedLoop) -> bool:
+    """Whether a fused loop can run its outer axis on every core: large
+    enough, and every reduction in it either accumulates per outer index or
+    is a scalar sum or product (which numba combines from per-thread partial
+    results; a max is kept serial: numba's parallel max drops NaN)."""
+    if int(np.prod(loop.shape, dtype=np.int64)) < PARALLEL_ABOVE or loop.shape[0] < 2:
+        return False
+    for op in loop.ops:
+        if op.out in loop.reductions and 0 in op.params["axes"]:
+            if op.out.shape != () or op.primitive.name == "reduce_max":
+                return False
+    return True
+
+
+def generate(graph: Graph, parallel: bool = False) -> tuple[str, list]:
+    """(source of ``def kernel(...)``, constant arrays to pass after the inputs).
+    ``parallel``: large fused loops run their outer axis with numba's prange."""
+    writer = SourceWriter(without_forwarding(graph), parallel)
     source = writer.kernel_source()
     return source, writer.consts

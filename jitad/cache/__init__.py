@@ -221,7 +221,7 @@ _unweakrefable: dict = {}
 _registry_lock = threading.Lock()
 
 
-def cache_for(f, transform: str, argnums) -> FunctionCache:
+def cache_for(f, transform: str, argnums, parallel=None) -> FunctionCache:
     """The cache shared by every ``transform(f, argnums)`` made from ``f``, so
     ``jitad.grad(f)(x)`` written inline in a loop compiles once."""
     with _registry_lock:
@@ -230,8 +230,9 @@ def cache_for(f, transform: str, argnums) -> FunctionCache:
         except TypeError:
             table = _unweakrefable.setdefault(f, {})
         name = f"{transform}({getattr(f, '__qualname__', repr(f))}"
-        name += f", argnums={argnums})" if transform not in ("jit", "vjp") else ")"
-        return table.setdefault((transform, argnums), FunctionCache(name))
+        name += f", argnums={argnums}" if transform not in ("jit", "vjp", "jvp") else ""
+        name += ")" if parallel is None else f", parallel={parallel})"
+        return table.setdefault((transform, argnums, parallel), FunctionCache(name))
 
 
 # ----------------------------------------------------------- clearing
