@@ -54,17 +54,21 @@ def _peer_rows(result):
                error(row["max_rel_error"]), row["note"])
 
 
-SUMMARY_HEADER = ("case", "n", "f alone", "jitad warm", "jitad first call (cold)",
-                  "of which compile", "first call (disk cache)", "central differences",
-                  "break-even calls", "exact derivative")
+SUMMARY_HEADER = ("case", "n", "f alone", "jitad warm", "jitad / JAX", "jitad / numba-hand",
+                  "jitad first call (cold)", "of which compile", "first call (disk cache)",
+                  "central differences", "break-even calls", "exact derivative")
 
 
 def _summary_row(result):
     rows = {row["peer"]: row for row in result["rows"]}
     jitad, central = rows.get("jitad"), rows.get("fd-central")
     summary = result.get("jitad", {})
+    over = result.get("jitad_over", {})
+    against_jax = ratio(over.get("jax"))
+    if "jax[scan]" in over:
+        against_jax += f" (scan {ratio(over['jax[scan]'])})"
     return (result["name"], f"{result['size']:,}", seconds(rows["numpy f"]["warm_s"]),
-            seconds(jitad["warm_s"]) if jitad else "–",
+            seconds(jitad["warm_s"]) if jitad else "–", against_jax, ratio(over.get("numba-hand")),
             seconds(summary.get("first_call_cold_s")), seconds(summary.get("compile_s")),
             seconds(summary.get("first_call_disk_s")),
             seconds(central["warm_s"], central["estimated"]) if central else "–",
@@ -117,7 +121,7 @@ def trace_length_section(study) -> list:
 def _versions(meta) -> str:
     parts = [f"Python {meta['python']}", f"NumPy {meta['numpy']}", f"numba {meta['numba']}"]
     parts += [f"{name} {info['version']}" for name, info in meta["peers"].items()
-              if "version" in info]
+              if "version" in info and name != "numba"]  # the numba peer: numba, listed
     return ", ".join(parts)
 
 
@@ -140,6 +144,7 @@ def markdown(document) -> str:
     if document.get("trace_length"):
         lines += [""] + trace_length_section(document["trace_length"])
     notes = [f"- {p['peer']}: skipped, {p['reason']}" for p in document["skipped_peers"]]
+    notes += [f"- {note}" for note in document.get("case_notes", [])]
     notes += [f"- {result['name']}: {note}" for result in results for note in result["notes"]]
     notes += [f"- {note}" for note in document["plot_notes"]]
     if fairness.get("warning"):

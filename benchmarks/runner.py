@@ -22,14 +22,14 @@ import traceback
 
 import numpy
 
-from . import cases as suite
-from . import plots, report, timing, trace_length
+from . import plots, report, suite, timing, trace_length
 from .fd_peer import FiniteDifferencePeer
+from .handwritten import NumbaHandPeer
 from .peers import AutogradPeer, JaxPeer, JitadPeer, Plan, TorchPeer
 from .trees import flat, relative_error
 
 FAMILIES = {"jitad": JitadPeer, "fd": FiniteDifferencePeer, "jax": JaxPeer, "torch": TorchPeer,
-            "autograd": AutogradPeer}
+            "autograd": AutogradPeer, "numba": NumbaHandPeer}
 SETTINGS = {  # seconds per timed sample, rounds, budget of one finite-difference gradient
     "full": {"target": 0.05, "repeats": 7, "fd_budget": 0.25, "disk_first_calls": 3},
     "quick": {"target": 0.005, "repeats": 3, "fd_budget": 0.02, "disk_first_calls": 1},
@@ -103,15 +103,19 @@ def run_case(case, peers, settings):
                 fd_budget=settings["fd_budget"])
     variants, notes = [], []
     for family, peer in peers.items():
-        try:
-            built = peer.build(case, args, plan)
-        except Exception as error:  # noqa: BLE001 - a failing peer is a result, reported
-            notes.append(f"{family}: failed, {type(error).__name__}: {str(error).splitlines()[0]}")
-            progress("".join(traceback.format_exception_only(error)).rstrip())
-            continue
-        for variant in built:
+        names = peer.variant_names(case)
+        if not names and peer.missing(case):
+            notes.append(f"{family}: {peer.missing(case)}")
+        for name in names:
+            try:
+                variant = peer.build(case, args, plan, name)
+            except Exception as error:  # noqa: BLE001 - a failing peer is a result, reported
+                notes.append(f"{name}: failed, {type(error).__name__}: "
+                             f"{str(error).splitlines()[0] if str(error) else ''}")
+                progress("".join(traceback.format_exception_only(error)).rstrip())
+                continue
             progress(f"    {variant.peer:<12} first call {report.seconds(variant.first_call_s)}")
-        variants += built
+            variants.append(variant)
     for note in notes:
         progress(f"    {note}")
 
@@ -144,13 +148,21 @@ def jitad_summary(variant, args, settings):
 
 
 def add_comparisons(result):
-    """Ratio of every warm time to jitad's, and jitad's break-even against
-    central differences: the number of calls N from which
+    """Ratio of every warm time to jitad's; jitad's warm time over JAX's and
+    the hand-written numba gradient's (``jitad_over``: above 1, jitad is
+    slower; against JAX in the mode jitad's auto Jacobian chose); and jitad's
+    break-even against central differences: the number of calls N from which
     first_call + (N - 1) * warm <= N * central, that is N >= (first - warm) / (central - warm)."""
     by_peer = {row["peer"]: row for row in result["rows"]}
     jitad_row, central = by_peer.get("jitad"), by_peer.get("fd-central")
     for row in result["rows"]:
         row["ratio_to_jitad"] = row["warm_s"] / jitad_row["warm_s"] if jitad_row else None
+    mode = jitad_row.get("auto_mode") if jitad_row else None
+    against = {"jax": f"jax[{mode}]" if mode else "jax", "jax[scan]": "jax[scan]",
+               "numba-hand": "numba-hand"}
+    result["jitad_over"] = {
+        label: jitad_row["warm_s"] / by_peer[peer]["warm_s"]
+        for label, peer in against.items() if jitad_row and peer in by_peer}
     if jitad_row is None or central is None:
         result["break_even_calls"] = None
         return
@@ -188,8 +200,8 @@ def main(argv=None, fairness=None):
     if options.repeats:
         settings["repeats"] = options.repeats
     case_names = [name for name in options.cases if name != TRACE_LENGTH]
-    selected = suite.select(suite.all_cases(options.quick), case_names) \
-        if case_names or not options.cases else []
+    found, case_notes = suite.all_cases(options.quick)
+    selected = suite.select(found, case_names) if case_names or not options.cases else []
     study_trace_length = (not options.cases or TRACE_LENGTH in options.cases) \
         and "jitad" in options.peers
     os.makedirs(options.out, exist_ok=True)
@@ -208,7 +220,8 @@ def main(argv=None, fairness=None):
         progress("step-size study and plots")
         study = plots.step_size_study(with_jitad="jitad" in peers)
         figures, plot_notes = plots.draw_all(results, study, options.out)
-    document = {"meta": meta, "skipped_peers": skipped, "cases": results, "trace_length": lengths,
+    document = {"meta": meta, "skipped_peers": skipped, "case_notes": case_notes,
+                "cases": results, "trace_length": lengths,
                 "step_size_study": study, "plots": figures, "plot_notes": plot_notes}
     report.write(document, options.out)
     progress(report.markdown(document))
