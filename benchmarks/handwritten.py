@@ -59,6 +59,7 @@ class NumbaHandPeer:
 
     def setup(self) -> dict:
         import numba
+        from . import handwritten_models  # noqa: F401 - registers its kernels
         # numba's one-time start-up (LLVM, typing tables), as JitadPeer pays it.
         probe = jit(lambda x: x * 2.0)
         _, seconds = first_call(probe, (1.0,))

@@ -13,12 +13,17 @@ import json
 import os
 
 UNITS = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+DAY, YEAR = 86400.0, 365.25 * 86400.0
 
 
 def seconds(value, estimated=False) -> str:
     if value is None:
         return "–"
     prefix = "~" if estimated else ""
+    if value >= YEAR:
+        return f"{prefix}{value / YEAR:.3g} years"
+    if value >= DAY:
+        return f"{prefix}{value / DAY:.3g} d"
     if value >= 3600:
         return f"{prefix}{value / 3600:.3g} h"
     if value >= 60:
@@ -118,6 +123,53 @@ def trace_length_section(study) -> list:
     ]
 
 
+FRESH_HEADER = ("peer", "import + first gradient, warm cache", "whole process, warm cache",
+                "import + first gradient, cold cache", "whole process, cold cache",
+                "max rel. error")
+
+
+def fresh_process_section(study) -> list:
+    peers = study["peers"]
+    rows = [(name, seconds(peer["warm"]["seconds"]), seconds(peer["warm"]["wall_s"]),
+             seconds(peer["cold"]["seconds"]), seconds(peer["cold"]["wall_s"]),
+             error(peer["max_rel_error"]))
+            for name, peer in peers.items()]
+    lines = ["## First gradient in a fresh process", "",
+             f"A new Python process imports the library and takes its first gradient of "
+             f"{study['function']}, its compilation cache on disk warm from an earlier process "
+             "(jitad: JITAD_CACHE_DIR; JAX: the persistent compilation cache). Medians of "
+             f"{len(next(iter(peers.values()))['warm']['samples_s'])} runs each, alternating; "
+             "'import + first gradient' is timed inside the process from its first line, "
+             "'whole process' is the wall time of the subprocess (interpreter start and exit "
+             "included). The cold columns are the one run that filled the empty caches.", "",
+             _table(FRESH_HEADER, rows)]
+    if "jax" in peers:
+        ratio_warm = peers["jitad"]["warm"]["seconds"] / peers["jax"]["warm"]["seconds"]
+        lines += ["", f"jitad / JAX, import + first gradient with warm caches: {ratio(ratio_warm)}."]
+    written = ", ".join(f"{name} {count}" for name, count in study["checks"].items())
+    lines += ["", "Check: files the warm runs wrote into the cache directories (0: every kernel "
+              f"and executable came from disk): {written.replace('_cache_files_written_by_warm_runs', '')}."]
+    return lines
+
+
+PARALLEL_HEADER = ("NUMBA_NUM_THREADS", "CPUs allowed", "parallel=True warm", "serial warm",
+                   "parallel / serial", "parallel first call", "max rel. error")
+
+
+def parallel_section(study) -> list:
+    rows = [(row["threads"], row["affinity_cpus"], seconds(row["parallel_warm_s"]),
+             seconds(row["serial_warm_s"]), ratio(row["parallel_warm_s"] / row["serial_warm_s"]),
+             seconds(row["parallel_first_call_s"]), error(row["max_rel_error"]))
+            for row in study["rows"]]
+    return ["## Threads: parallel=True", "",
+            f"The Rosenbrock gradient at n = {study['n']:,}, `jitad.grad(f, parallel=True)` "
+            "against the serial `jitad.grad(f)`, each thread count in a fresh process with "
+            "NUMBA_NUM_THREADS set. Not pinned to one CPU (the only unpinned row of the suite), "
+            "so on a shared machine the 2-thread time carries the load of everything else "
+            "running; medians over the child processes.", "",
+            _table(PARALLEL_HEADER, rows)]
+
+
 def _versions(meta) -> str:
     parts = [f"Python {meta['python']}", f"NumPy {meta['numpy']}", f"numba {meta['numba']}"]
     parts += [f"{name} {info['version']}" for name, info in meta["peers"].items()
@@ -125,7 +177,8 @@ def _versions(meta) -> str:
     return ", ".join(parts)
 
 
-def markdown(document) -> str:
+def markdown(document, study_sections=()) -> str:
+    """results.md; ``study_sections``: the lines of the studies' sections (studies.markdown)."""
     meta, results = document["meta"], document["cases"]
     fairness = meta["fairness"]
     threads = ", ".join(f"{k}={v}" for k, v in fairness.items() if k != "pinned_cpu")
@@ -141,10 +194,10 @@ def markdown(document) -> str:
         "## Every peer", "",
         _table(PEER_HEADER, (row for result in results for row in _peer_rows(result))),
     ]
-    if document.get("trace_length"):
-        lines += [""] + trace_length_section(document["trace_length"])
+    lines += list(study_sections)
     notes = [f"- {p['peer']}: skipped, {p['reason']}" for p in document["skipped_peers"]]
     notes += [f"- {note}" for note in document.get("case_notes", [])]
+    notes += [f"- {note}" for note in document.get("study_notes", [])]
     notes += [f"- {result['name']}: {note}" for result in results for note in result["notes"]]
     notes += [f"- {note}" for note in document["plot_notes"]]
     if fairness.get("warning"):
@@ -157,8 +210,8 @@ def markdown(document) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(document, out_dir):
+def write(document, out_dir, study_sections=()):
     with open(os.path.join(out_dir, "results.json"), "w") as handle:
         json.dump(document, handle, indent=1)
     with open(os.path.join(out_dir, "results.md"), "w") as handle:
-        handle.write(markdown(document))
+        handle.write(markdown(document, study_sections))

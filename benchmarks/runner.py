@@ -22,7 +22,7 @@ import traceback
 
 import numpy
 
-from . import plots, report, suite, timing, trace_length
+from . import plots, report, studies, suite, timing
 from .fd_peer import FiniteDifferencePeer
 from .handwritten import NumbaHandPeer
 from .peers import AutogradPeer, JaxPeer, JitadPeer, Plan, TorchPeer
@@ -30,19 +30,21 @@ from .trees import flat, relative_error
 
 FAMILIES = {"jitad": JitadPeer, "fd": FiniteDifferencePeer, "jax": JaxPeer, "torch": TorchPeer,
             "autograd": AutogradPeer, "numba": NumbaHandPeer}
-SETTINGS = {  # seconds per timed sample, rounds, budget of one finite-difference gradient
-    "full": {"target": 0.05, "repeats": 7, "fd_budget": 0.25, "disk_first_calls": 3},
-    "quick": {"target": 0.005, "repeats": 3, "fd_budget": 0.02, "disk_first_calls": 1},
+SETTINGS = {  # seconds per timed sample, rounds, budget of one finite-difference gradient,
+    # seconds the timed rounds of one slow implementation may take in one case
+    "full": {"target": 0.05, "repeats": 7, "fd_budget": 0.25, "disk_first_calls": 3,
+             "seconds_each": 10.0},
+    "quick": {"target": 0.005, "repeats": 3, "fd_budget": 0.02, "disk_first_calls": 1,
+              "seconds_each": 1.0},
 }
-TRACE_LENGTH = "trace-length"  # the study of benchmarks/trace_length.py, selected like a case
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--cases", default="", help="comma-separated case names (a prefix such "
-                        "as 'rosenbrock' selects all its sizes), and 'trace-length' for the "
-                        "trace-length and guard study; default: all")
+                        "as 'rosenbrock' selects all its sizes, a group such as 'loops' its "
+                        f"cases) and studies ({', '.join(studies.NAMES)}); default: all")
     parser.add_argument("--peers", default=",".join(FAMILIES),
                         help=f"comma-separated, from {','.join(FAMILIES)}; default: all")
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke test)")
@@ -121,7 +123,8 @@ def run_case(case, peers, settings):
 
     timed = {"numpy f": (f, args, 1.0)}
     timed.update((v.peer, (v.fn, v.args, v.scale)) for v in variants)
-    samples = timing.interleaved_medians(timed, settings["repeats"], settings["target"])
+    samples = timing.interleaved_medians(timed, settings["repeats"], settings["target"],
+                                         settings["seconds_each"])
     rows = [{"peer": "numpy f", "family": "baseline", "warm_s": timing.median(samples["numpy f"]),
              "samples_s": samples["numpy f"], "first_call_s": None, "max_rel_error": None,
              "estimated": False, "note": "the function alone, no derivative"}]
@@ -129,7 +132,9 @@ def run_case(case, peers, settings):
         rows.append({"peer": v.peer, "family": v.family, "warm_s": timing.median(samples[v.peer]),
                      "samples_s": samples[v.peer], "first_call_s": v.first_call_s,
                      "max_rel_error": relative_error(flat(v.result), exact, v.coordinates),
-                     "estimated": v.coordinates is not None, "note": v.note, **v.stats})
+                     "estimated": v.coordinates is not None,
+                     "note": _rounds_note(v.note, len(samples[v.peer]), settings["repeats"]),
+                     **v.stats})
     result = {"name": case.name, "title": case.title, "kind": case.kind, "size": case.size,
               "group": case.group, "exact": case.exact_how, "notes": notes, "rows": rows}
     jitad_variant = next((v for v in variants if v.peer == "jitad"), None)
@@ -137,6 +142,13 @@ def run_case(case, peers, settings):
         result["jitad"] = jitad_summary(jitad_variant, args, settings)
     add_comparisons(result)
     return result
+
+
+def _rounds_note(note, rounds, repeats) -> str:
+    if rounds == repeats:
+        return note
+    slow = f"median of the first {rounds} of {repeats} rounds (slow calls)"
+    return f"{note}; {slow}" if note else slow
 
 
 def jitad_summary(variant, args, settings):
@@ -199,11 +211,11 @@ def main(argv=None, fairness=None):
     settings = dict(SETTINGS["quick" if options.quick else "full"])
     if options.repeats:
         settings["repeats"] = options.repeats
-    case_names = [name for name in options.cases if name != TRACE_LENGTH]
+    case_names = [name for name in options.cases if name not in studies.NAMES]
+    study_names = [name for name in options.cases if name in studies.NAMES]
     found, case_notes = suite.all_cases(options.quick)
     selected = suite.select(found, case_names) if case_names or not options.cases else []
-    study_trace_length = (not options.cases or TRACE_LENGTH in options.cases) \
-        and "jitad" in options.peers
+    run_studies = not options.cases or study_names
     os.makedirs(options.out, exist_ok=True)
     with cold_kernel_cache():
         progress(f"jitad benchmarks: {len(selected)} cases, peers {','.join(options.peers)}, "
@@ -214,16 +226,17 @@ def main(argv=None, fairness=None):
             progress(f"[{index}/{len(selected)}] {case.name}: {case.title}")
             results.append(run_case(case, peers, settings))
             progress(report.case_table(results[-1]))
-        lengths = trace_length.study("quick" if options.quick else "full", settings, progress) \
-            if study_trace_length else None
+        study_results, study_notes = studies.run_studies(
+            study_names, options.quick, settings, peers, progress) if run_studies else ({}, [])
         meta = machine_description(fairness or {}, peer_meta, settings, argv)
         progress("step-size study and plots")
-        study = plots.step_size_study(with_jitad="jitad" in peers)
-        figures, plot_notes = plots.draw_all(results, study, options.out)
+        step_sizes = plots.step_size_study(with_jitad="jitad" in peers)
+        figures, plot_notes = plots.draw_all(results, step_sizes, options.out)
     document = {"meta": meta, "skipped_peers": skipped, "case_notes": case_notes,
-                "cases": results, "trace_length": lengths,
-                "step_size_study": study, "plots": figures, "plot_notes": plot_notes}
-    report.write(document, options.out)
-    progress(report.markdown(document))
+                "cases": results, "studies": study_results, "study_notes": study_notes,
+                "step_size_study": step_sizes, "plots": figures, "plot_notes": plot_notes}
+    sections = studies.markdown(study_results)
+    report.write(document, options.out, sections)
+    progress(report.markdown(document, sections))
     progress(f"wrote {os.path.join(options.out, 'results.json')}, results.md and the plots")
     return document

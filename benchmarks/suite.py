@@ -2,7 +2,10 @@
 
 The cases live in modules by theme: cases.py (the first suite: classic,
 Rosenbrock, network, logistic, softmax, chain, scalar loop, Jacobians,
-Hessian). ``benchmarks.adbench``, written separately, adds its cases (group
+Hessian), kernel_cases.py (kernel speed: the elementwise-heavy loss at
+10**6 and 10**7, the Gaussian mixture), first_call_cases.py (first calls:
+the Gaussian-process marginal likelihood, gradient and Hessian).
+``benchmarks.adbench``, written separately, adds its cases (group
 "adbench") when it is importable.
 """
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-from . import cases
+from . import cases, first_call_cases, kernel_cases
 
 ADBENCH_GROUP = "adbench"
 
@@ -30,6 +33,8 @@ def all_cases(quick: bool) -> tuple[list, list]:
     """(every case in run order, notes on groups that are missing)."""
     found, notes = [], []
     found += cases.core_cases(quick)
+    found += kernel_cases.kernel_cases(quick)
+    found += first_call_cases.first_call_cases(quick)
     extra, note = adbench_cases(quick)
     found += extra
     notes += [note] if note else []
