@@ -60,8 +60,8 @@ def interleaved_medians(timed, repeats: int, target: float,
     loops, rounds = {}, {}
     for name, (fn, args, _) in timed.items():
         loops[name], single = calibrate(fn, args, target)
-        sample = loops[name] * single
-        rounds[name] = max(1, min(repeats, int(seconds_each / sample)))
+        affordable = seconds_each / (loops[name] * single)
+        rounds[name] = repeats if affordable >= repeats else max(1, int(affordable))
     samples = {name: [] for name in names}
     for round_index in range(repeats):
         shift = round_index % len(names)
