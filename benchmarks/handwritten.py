@@ -41,7 +41,7 @@ def jit(function):
 
 @dataclass(frozen=True)
 class HandGradient:
-    make: Callable              # () -> a freshly compiled-on-first-call kernel
+    make: Callable              # make(case) -> a new kernel, compiled on its first call
     pack: Callable = lambda *args: args   # the case's arguments -> the kernel's
     unpack: Callable = lambda result, *args: result  # kernel result -> shaped like exact
     note: str = ""
@@ -50,8 +50,19 @@ class HandGradient:
 HANDWRITTEN: dict = {}  # (loss factory, kind) -> HandGradient
 
 
+def loss_key(loss):
+    """The factory itself; for a partial (``functools.partial(rk4_oscillators, steps=100)``)
+    the function it wraps, so one kernel maker serves every size."""
+    return getattr(loss, "func", loss)
+
+
 def register(loss, kind, make, **options):
     HANDWRITTEN[(loss, kind)] = HandGradient(make, **options)
+
+
+def simple(kernel):
+    """A kernel maker for a kernel that needs nothing from the case."""
+    return lambda case: jit(kernel)
 
 
 class NumbaHandPeer:
@@ -59,7 +70,7 @@ class NumbaHandPeer:
 
     def setup(self) -> dict:
         import numba
-        from . import handwritten_models  # noqa: F401 - registers its kernels
+        from . import handwritten_loops, handwritten_models  # noqa: F401 - register kernels
         # numba's one-time start-up (LLVM, typing tables), as JitadPeer pays it.
         probe = jit(lambda x: x * 2.0)
         _, seconds = first_call(probe, (1.0,))
@@ -67,16 +78,16 @@ class NumbaHandPeer:
                 "options": "njit(cache=False, error_model='numpy'), no fastmath"}
 
     def variant_names(self, case) -> list:
-        return ["numba-hand"] if (case.loss, case.kind) in HANDWRITTEN else []
+        return ["numba-hand"] if (loss_key(case.loss), case.kind) in HANDWRITTEN else []
 
     def missing(self, case) -> str:
         return "no hand-written gradient for this case"
 
     def build(self, case, args, plan, name):
         from .peers import Variant
-        hand = HANDWRITTEN[(case.loss, case.kind)]
+        hand = HANDWRITTEN[(loss_key(case.loss), case.kind)]
         kernel_args = hand.pack(*args)
-        kernel = hand.make()
+        kernel = hand.make(case)
         result, seconds = first_call(kernel, kernel_args)
         return Variant(name, self.family, kernel, kernel_args, hand.unpack(result, *args), seconds,
                        note=hand.note)
@@ -91,7 +102,7 @@ def classic_gradient(x1, x2):
     return root + 0.5 / root, x1 / (2.0 * root) * (-2.0 * x2 * math.cos(square) / sine)
 
 
-register(cases.classic, "grad", lambda: jit(classic_gradient))
+register(cases.classic, "grad", simple(classic_gradient))
 
 
 # --- Rosenbrock: one pass; the term of pair i-1 is carried into element i -------------
@@ -120,8 +131,8 @@ def rosenbrock_hessian(x):
     return hessian
 
 
-register(cases.rosenbrock, "grad", lambda: jit(rosenbrock_gradient))
-register(cases.rosenbrock, "hessian", lambda: jit(rosenbrock_hessian))
+register(cases.rosenbrock, "grad", simple(rosenbrock_gradient))
+register(cases.rosenbrock, "hessian", simple(rosenbrock_hessian))
 
 
 # --- The 2-layer ReLU network: BLAS products, bias and mask fused into one pass each ---
@@ -158,7 +169,7 @@ def _network_unpack(result, params, x, y):
     return dict(zip(("W1", "b1", "W2", "b2"), result))
 
 
-register(cases.network, "grad", lambda: jit(network_gradient), pack=_network_pack,
+register(cases.network, "grad", simple(network_gradient), pack=_network_pack,
          unpack=_network_unpack)
 
 
@@ -176,7 +187,7 @@ def logistic_gradient(w, X, y):
     return np.dot(X.T, z)
 
 
-register(cases.logistic_nll, "grad", lambda: jit(logistic_gradient))
+register(cases.logistic_nll, "grad", simple(logistic_gradient))
 
 
 # --- Softmax cross-entropy: one pass per row turns the logits into softmax - onehot ----
@@ -198,7 +209,7 @@ def softmax_cross_entropy_gradient(W, X, labels):
     return np.dot(X.T, z)
 
 
-register(cases.softmax_cross_entropy, "grad", lambda: jit(softmax_cross_entropy_gradient))
+register(cases.softmax_cross_entropy, "grad", simple(softmax_cross_entropy_gradient))
 
 
 # --- The 30-ufunc chain: a sum of one function of each x_i, so the derivative of each
@@ -225,7 +236,7 @@ def chain_gradient(x):
     return g
 
 
-register(cases.elementwise_chain, "grad", lambda: jit(chain_gradient))
+register(cases.elementwise_chain, "grad", simple(chain_gradient))
 
 
 # --- The scalar loop: one input, so the forward derivative rides along the loop ---------
@@ -238,7 +249,7 @@ def scalar_loop_gradient(x):
     return d
 
 
-register(cases.scalar_loop, "grad", lambda: jit(scalar_loop_gradient))
+register(cases.scalar_loop, "grad", simple(scalar_loop_gradient))
 
 
 # --- Jacobian of tanh(W @ x): (1 - tanh(Wx)**2)[:, None] * W, one pass over W ----------
@@ -254,4 +265,4 @@ def tanh_layer_jacobian(x, W):
     return jacobian
 
 
-register(cases.tanh_layer, "jacobian", lambda: jit(tanh_layer_jacobian))
+register(cases.tanh_layer, "jacobian", simple(tanh_layer_jacobian))

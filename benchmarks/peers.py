@@ -21,6 +21,7 @@ case has a ``jax.lax.scan`` version of its loop; PyTorch ``torch.func.grad``
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -154,9 +155,15 @@ class JaxPeer:
             self.block = False
         except (AttributeError, KeyError, ValueError):
             self.block = True  # older JAX: wait for every result instead
+        cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+        if cache:  # set by the runner for the run (see runner.JAX_CACHE_VARIABLES)
+            jax.config.update("jax_compilation_cache_dir", cache)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
         seconds = _seconds(lambda: jax.jit(jax.grad(lambda x: jnp.sum(x * x)))(jnp.ones(2)))
         return {"version": jax.__version__, "x64": True, "async_dispatch": False,
-                "block_until_ready": self.block, "startup_s": seconds}
+                "block_until_ready": self.block, "startup_s": seconds,
+                "persistent_cache": bool(cache)}
 
     def variant_names(self, case) -> list:
         names = list(_library_transforms(self.family, self.jax, case.kind))

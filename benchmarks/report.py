@@ -54,9 +54,9 @@ PEER_HEADER = ("case", "peer", "warm call", "x jitad", "first call", "max rel. e
 
 def _peer_rows(result):
     for row in result["rows"]:
+        first_call = row.get("unfinished") or seconds(row["first_call_s"], row["estimated"])
         yield (result["name"], row["peer"], seconds(row["warm_s"], row["estimated"]),
-               ratio(row["ratio_to_jitad"]), seconds(row["first_call_s"], row["estimated"]),
-               error(row["max_rel_error"]), row["note"])
+               ratio(row["ratio_to_jitad"]), first_call, error(row["max_rel_error"]), row["note"])
 
 
 SUMMARY_HEADER = ("case", "n", "f alone", "jitad warm", "jitad / JAX", "jitad / numba-hand",
@@ -72,9 +72,11 @@ def _summary_row(result):
     against_jax = ratio(over.get("jax"))
     if "jax[scan]" in over:
         against_jax += f" (scan {ratio(over['jax[scan]'])})"
+    unfinished = jitad.get("unfinished") if jitad else None
     return (result["name"], f"{result['size']:,}", seconds(rows["numpy f"]["warm_s"]),
-            seconds(jitad["warm_s"]) if jitad else "–", against_jax, ratio(over.get("numba-hand")),
-            seconds(summary.get("first_call_cold_s")), seconds(summary.get("compile_s")),
+            unfinished or (seconds(jitad["warm_s"]) if jitad else "–"), against_jax,
+            ratio(over.get("numba-hand")),
+            unfinished or seconds(summary.get("first_call_cold_s")), seconds(summary.get("compile_s")),
             seconds(summary.get("first_call_disk_s")),
             seconds(central["warm_s"], central["estimated"]) if central else "–",
             result["break_even_calls"] if result["break_even_calls"] is not None else "–",
@@ -87,9 +89,11 @@ def case_table(result) -> str:
     summary = result.get("jitad")
     if summary:
         text += (f"\njitad first call {seconds(summary['first_call_cold_s'])} (compile "
-                 f"{seconds(summary['compile_s'])}), from the disk cache "
-                 f"{seconds(summary['first_call_disk_s'])}; break-even against central "
-                 f"differences after {result['break_even_calls']} calls")
+                 f"{seconds(summary.get('compile_s'))}), from the disk cache "
+                 f"{seconds(summary['first_call_disk_s'])}")
+        if result["break_even_calls"] is not None:
+            text += (f"; break-even against central differences after "
+                     f"{result['break_even_calls']} calls")
     return text + "".join(f"\nnote: {note}" for note in result["notes"])
 
 

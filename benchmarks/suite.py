@@ -4,7 +4,9 @@ The cases live in modules by theme: cases.py (the first suite: classic,
 Rosenbrock, network, logistic, softmax, chain, scalar loop, Jacobians,
 Hessian), kernel_cases.py (kernel speed: the elementwise-heavy loss at
 10**6 and 10**7, the Gaussian mixture), first_call_cases.py (first calls:
-the Gaussian-process marginal likelihood, gradient and Hessian).
+the Gaussian-process marginal likelihood, gradient and Hessian),
+loop_cases.py and recurrent_cases.py (group "loops": RK4 integrations, a
+Kalman filter, an HMM forward pass, an LSTM).
 ``benchmarks.adbench``, written separately, adds its cases (group
 "adbench") when it is importable.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-from . import cases, first_call_cases, kernel_cases
+from . import cases, first_call_cases, kernel_cases, loop_cases, recurrent_cases
 
 ADBENCH_GROUP = "adbench"
 
@@ -35,6 +37,8 @@ def all_cases(quick: bool) -> tuple[list, list]:
     found += cases.core_cases(quick)
     found += kernel_cases.kernel_cases(quick)
     found += first_call_cases.first_call_cases(quick)
+    found += loop_cases.time_stepping_cases(quick)
+    found += recurrent_cases.recurrent_cases(quick)
     extra, note = adbench_cases(quick)
     found += extra
     notes += [note] if note else []
