@@ -266,3 +266,36 @@ def tanh_layer_jacobian(x, W):
 
 
 register(cases.tanh_layer, "jacobian", simple(tanh_layer_jacobian))
+
+
+# --- Per-example gradients of the network: the forward pass batched through BLAS, the
+# outer products written into the per-example blocks ------------------------------------
+
+def per_example_network_gradient(W1, b1, W2, b2, x, y):
+    batch, d_in = x.shape
+    hidden, d_out = W1.shape[1], W2.shape[1]
+    h = np.dot(x, W1)
+    for n in range(batch):
+        for j in range(hidden):
+            h[n, j] = max(h[n, j] + b1[j], 0.0)
+    residual = np.dot(h, W2)
+    for n in range(batch):
+        for k in range(d_out):
+            residual[n, k] = 2.0 * (residual[n, k] + b2[k] - y[n, k])
+    d_h = np.dot(residual, W2.T)
+    g_W1, g_W2 = np.empty((batch, d_in, hidden)), np.empty((batch, hidden, d_out))
+    for n in range(batch):
+        for j in range(hidden):
+            if h[n, j] <= 0.0:
+                d_h[n, j] = 0.0
+        for i in range(d_in):
+            for j in range(hidden):
+                g_W1[n, i, j] = x[n, i] * d_h[n, j]
+        for j in range(hidden):
+            for k in range(d_out):
+                g_W2[n, j, k] = h[n, j] * residual[n, k]
+    return g_W1, d_h, g_W2, residual
+
+
+register(cases.network, "per-example", simple(per_example_network_gradient),
+         pack=_network_pack, unpack=_network_unpack)

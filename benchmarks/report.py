@@ -181,6 +181,44 @@ def _versions(meta) -> str:
     return ", ".join(parts)
 
 
+def reading(settings) -> list:
+    """What every column and mark of the tables means (the top of results.md)."""
+    budget = f"{settings.get('budget_s', 0):g} s"
+    return [
+        "Summary, one row per case:",
+        "- **f alone**: the plain NumPy function, no derivative (warm median).",
+        "- **jitad warm**: one warm call of jitad's derivative (median over the rounds).",
+        "- **jitad / JAX**: jitad's warm time divided by JAX's, both from this run: above 1, "
+        "jitad is slower. JAX is `jax.jit(jax.grad(f))` of the same source (for Jacobians, "
+        "in the mode jitad's `mode='auto'` chose). On the loop cases `(scan r)` is the ratio "
+        "against `jax[scan]`, the same loss written with `jax.lax.scan` as a JAX user would.",
+        "- **jitad / numba-hand**: jitad's warm time divided by the hand-written numba "
+        "gradient's (benchmarks/handwritten*.py: fused single-pass loops, BLAS through "
+        "`np.dot`, `numba.njit(cache=False, error_model='numpy')` and no fastmath, so the same "
+        "float semantics as jitad's kernels): how far jitad is from the code an expert writes "
+        "by hand. Above 1, jitad is slower.",
+        "- **jitad first call (cold)**: trace, transform and compile with an empty kernel "
+        "cache, made in a worker process under the budget; **of which compile**: its compile "
+        "seconds; **first call (disk cache)**: a fresh function object in the timing process, "
+        "the kernel loaded from the disk cache.",
+        "- **central differences**: a central-difference gradient (`~`: sampled coordinates, "
+        "time extrapolated); **break-even calls**: from how many calls jitad's first call plus "
+        "warm calls costs less than central differences; **exact derivative**: what the "
+        "errors are measured against.",
+        f"- **did not finish in {budget}** (or **exceeded the ... GB memory budget**): that "
+        f"peer's first call was stopped at the budget (`--budget`, `--memory-gb`) and the "
+        "suite went on; **failed**: it raised (the notes say what).",
+        "",
+        "Every peer, one row per implementation: **warm call** (median); **x jitad**, that "
+        "time over jitad's (above 1, jitad is faster); **first call** on a fresh function "
+        "(compiling peers: in a worker process, cold caches); **max rel. error**, "
+        "max |derivative - exact| / max |exact|. Rows: `numba-hand` (the hand-written "
+        "gradient), `jax[scan]`, `jitad[fwd]`/`jitad[rev]` and `jax[fwd]`/`jax[rev]` "
+        "(Jacobian modes). A note 'median of the first k of n rounds (slow calls)' marks an "
+        "implementation whose calls take seconds, timed in fewer rounds.",
+    ]
+
+
 def markdown(document, study_sections=()) -> str:
     """results.md; ``study_sections``: the lines of the studies' sections (studies.markdown)."""
     meta, results = document["meta"], document["cases"]
@@ -194,7 +232,8 @@ def markdown(document, study_sections=()) -> str:
         f" process pinned to CPU {fairness.get('pinned_cpu')}; JAX in float64 with synchronous "
         f"dispatch; PyTorch float64 with 1 thread. Warm times are medians of "
         f"{meta['settings']['repeats']} interleaved rounds.", "",
-        "## Summary", "", _table(SUMMARY_HEADER, map(_summary_row, results)), "",
+        "## How to read the tables", ""] + reading(meta["settings"]) + [
+        "", "## Summary", "", _table(SUMMARY_HEADER, map(_summary_row, results)), "",
         "## Every peer", "",
         _table(PEER_HEADER, (row for result in results for row in _peer_rows(result))),
     ]

@@ -76,7 +76,12 @@ def run_studies(names, quick, settings, peers, progress) -> tuple[dict, list]:
             notes.append(f"{study.name} study: skipped, {why_not}")
             progress(f"{study.name} study: skipped, {why_not}")
             continue
-        results[study.name] = study.run(quick, settings, peers, progress)
+        try:
+            results[study.name] = study.run(quick, settings, peers, progress)
+        except Exception as error:  # noqa: BLE001 - a failing study is a result, reported
+            message = str(error).splitlines()[0] if str(error) else ""
+            notes.append(f"{study.name} study: failed, {type(error).__name__}: {message}")
+            progress(notes[-1])
     return results, notes
 
 

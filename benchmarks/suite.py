@@ -6,7 +6,8 @@ Hessian), kernel_cases.py (kernel speed: the elementwise-heavy loss at
 10**6 and 10**7, the Gaussian mixture), first_call_cases.py (first calls:
 the Gaussian-process marginal likelihood, gradient and Hessian),
 loop_cases.py and recurrent_cases.py (group "loops": RK4 integrations, a
-Kalman filter, an HMM forward pass, an LSTM).
+Kalman filter, an HMM forward pass, an LSTM), scale_cases.py (group
+"scale": per-example gradients with vmap, where jitad has vmap).
 ``benchmarks.adbench``, written separately, adds its cases (group
 "adbench") when it is importable.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-from . import cases, first_call_cases, kernel_cases, loop_cases, recurrent_cases
+from . import cases, first_call_cases, kernel_cases, loop_cases, recurrent_cases, scale_cases
 
 ADBENCH_GROUP = "adbench"
 
@@ -39,9 +40,9 @@ def all_cases(quick: bool) -> tuple[list, list]:
     found += first_call_cases.first_call_cases(quick)
     found += loop_cases.time_stepping_cases(quick)
     found += recurrent_cases.recurrent_cases(quick)
-    extra, note = adbench_cases(quick)
-    found += extra
-    notes += [note] if note else []
+    for extra, note in (scale_cases.scale_cases(quick), adbench_cases(quick)):
+        found += extra
+        notes += [note] if note else []
     return found, notes
 
 
