@@ -84,7 +84,8 @@ def _entries(directory) -> int:
 def _summary(runs) -> dict:
     return {"seconds": statistics.median(r["seconds"] for r in runs),
             "wall_s": statistics.median(r["wall_s"] for r in runs),
-            "samples_s": [r["seconds"] for r in runs], "wall_samples_s": [r["wall_s"] for r in runs]}
+            "samples_s": [r["seconds"] for r in runs],
+            "wall_samples_s": [r["wall_s"] for r in runs]}
 
 
 def study(quick: bool, progress, with_jax: bool = True) -> dict:

@@ -47,18 +47,31 @@ class BuildFailed(Exception):
     """A build raised in the worker; str() names the error."""
 
 
+REPEAT_S = 0.5  # after the deadline, the alarm fires again this often
+
+
 @contextlib.contextmanager
 def deadline(seconds: float):
-    """Raise DidNotFinish in this (the main) thread when ``seconds`` have passed."""
+    """Raise DidNotFinish in this (the main) thread when ``seconds`` have passed.
+
+    The alarm repeats: an exception raised where Python discards it (a garbage
+    collector callback, a finaliser: "Exception ignored in ...") would otherwise
+    be lost, and the build would run on. A build that returns after the deadline
+    anyway (its exceptions all swallowed) is over budget all the same."""
+    message = f"did not finish in {seconds:g} s"
+
     def expire(signum, frame):
-        raise DidNotFinish(f"did not finish in {seconds:g} s")
+        raise DidNotFinish(message)
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.perf_counter()
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_S)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    if time.perf_counter() - started > seconds:
+        raise DidNotFinish(message)
 
 
 def resident_bytes(pid) -> int | None:
@@ -112,7 +125,10 @@ class Worker:
                 self._died(what)
 
     def _died(self, what):
-        code = self.process.poll()
+        try:
+            code = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # closed its output but lives on: stop() kills it
+            code = None
         self.log.seek(0)
         tail = self.log.read()[-1500:].strip()
         self.stop()
@@ -121,7 +137,7 @@ class Worker:
                           f"{'; likely out of memory' if code == -signal.SIGKILL else ''}): {tail}")
 
     def build(self, case_name, variant, plan, seconds, memory_bytes) -> dict:
-        """{first_call_s, stats, note} of ``variant``'s first call in the worker."""
+        """{first_call_s, stats} of ``variant``'s first call in the worker."""
         if self.process is None:
             self._start()
         request = {"case": case_name, "variant": variant,

@@ -156,7 +156,7 @@ class JaxPeer:
         except (AttributeError, KeyError, ValueError):
             self.block = True  # older JAX: wait for every result instead
         cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-        if cache:  # set by the runner for the run (see runner.JAX_CACHE_VARIABLES)
+        if cache:  # set by the runner for the run (runner.cold_caches); cache even tiny programs
             jax.config.update("jax_compilation_cache_dir", cache)
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)

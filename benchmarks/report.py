@@ -76,7 +76,8 @@ def _summary_row(result):
     return (result["name"], f"{result['size']:,}", seconds(rows["numpy f"]["warm_s"]),
             unfinished or (seconds(jitad["warm_s"]) if jitad else "–"), against_jax,
             ratio(over.get("numba-hand")),
-            unfinished or seconds(summary.get("first_call_cold_s")), seconds(summary.get("compile_s")),
+            unfinished or seconds(summary.get("first_call_cold_s")),
+            seconds(summary.get("compile_s")),
             seconds(summary.get("first_call_disk_s")),
             seconds(central["warm_s"], central["estimated"]) if central else "–",
             result["break_even_calls"] if result["break_even_calls"] is not None else "–",
@@ -91,7 +92,9 @@ def case_table(result) -> str:
         text += (f"\njitad first call {seconds(summary['first_call_cold_s'])} (compile "
                  f"{seconds(summary.get('compile_s'))}), from the disk cache "
                  f"{seconds(summary['first_call_disk_s'])}")
-        if result["break_even_calls"] is not None:
+        if result["break_even_calls"] == "never":
+            text += "; central differences are faster warm: jitad never breaks even"
+        elif result["break_even_calls"] is not None:
             text += (f"; break-even against central differences after "
                      f"{result['break_even_calls']} calls")
     return text + "".join(f"\nnote: {note}" for note in result["notes"])
@@ -149,10 +152,11 @@ def fresh_process_section(study) -> list:
              _table(FRESH_HEADER, rows)]
     if "jax" in peers:
         ratio_warm = peers["jitad"]["warm"]["seconds"] / peers["jax"]["warm"]["seconds"]
-        lines += ["", f"jitad / JAX, import + first gradient with warm caches: {ratio(ratio_warm)}."]
-    written = ", ".join(f"{name} {count}" for name, count in study["checks"].items())
+        lines += ["", "jitad / JAX, import + first gradient with warm caches: "
+                  f"{ratio(ratio_warm)}."]
+    written = ", ".join(f"{name.split('_')[0]} {count}" for name, count in study["checks"].items())
     lines += ["", "Check: files the warm runs wrote into the cache directories (0: every kernel "
-              f"and executable came from disk): {written.replace('_cache_files_written_by_warm_runs', '')}."]
+              f"and executable came from disk): {written}."]
     return lines
 
 

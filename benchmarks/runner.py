@@ -87,22 +87,16 @@ def progress(message):
     print(message, flush=True)
 
 
-# JAX's persistent compilation cache, read by JaxPeer.setup: with a worker
-# per family, the parent loads the executable the worker compiled.
-JAX_CACHE_VARIABLES = {"JAX_COMPILATION_CACHE_DIR": None,
-                       "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-                       "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1"}
-
-
 @contextlib.contextmanager
 def cold_caches(with_jax_cache: bool):
     """A fresh, empty JITAD_CACHE_DIR for this run, so jitad's first calls compile;
-    with ``with_jax_cache``, an empty persistent JAX compilation cache too."""
+    with ``with_jax_cache``, an empty persistent JAX compilation cache too
+    (JAX_COMPILATION_CACHE_DIR, which JaxPeer.setup turns on for the worker and
+    this process alike, so this process loads the executable the worker compiled)."""
     directory = tempfile.mkdtemp(prefix="jitad-bench-cache-")
     variables = {"JITAD_CACHE_DIR": os.path.join(directory, "jitad")}
     if with_jax_cache:
-        variables.update(JAX_CACHE_VARIABLES, JAX_COMPILATION_CACHE_DIR=os.path.join(directory,
-                                                                                     "jax"))
+        variables["JAX_COMPILATION_CACHE_DIR"] = os.path.join(directory, "jax")
     previous = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
     try:

@@ -4,7 +4,7 @@ The build worker of isolation.py. It pins itself as the suite does (one
 thread per runtime; the CPU it inherits from the parent), sets up one peer
 family, answers {"ready": setup} on stdout, then for each request line
 {"case", "variant", "plan"} on stdin builds that variant (its first call)
-and answers {"first_call_s", "stats", "note"} or {"error"}. The protocol has
+and answers {"first_call_s", "stats"} or {"error"}. The protocol has
 stdout to itself: anything the libraries print goes to stderr.
 """
 from .fairness import pin_threads_and_cpu
@@ -38,7 +38,7 @@ def serve(family: str, quick: bool, requests, replies):
         except Exception as error:  # noqa: BLE001 - reported to the parent as the result
             send({"error": f"{type(error).__name__}: {error}"})
             continue
-        send({"first_call_s": variant.first_call_s, "stats": variant.stats, "note": variant.note})
+        send({"first_call_s": variant.first_call_s, "stats": variant.stats})
 
 
 def main():
