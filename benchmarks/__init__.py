@@ -1,14 +1,28 @@
 """jitad's benchmark suite, the README's main command: ``python -m benchmarks``.
 
-For a suite of loss functions (benchmarks/cases.py) it times jitad's gradient
-against finite differences (jitad.fd: forward and central) and, where they are
-installed, JAX, PyTorch and HIPS autograd (a missing peer is skipped with a
-note), checks every derivative against the exact one, and writes results.json,
-results.md, step_size.png and scaling.png to --out (default benchmarks/results/).
+For a suite of loss functions it times jitad's gradient against finite
+differences (jitad.fd: forward and central), a hand-written numba gradient
+(the ceiling: handwritten.py) and, where they are installed, JAX (also
+``jax.lax.scan`` versions of the loops), PyTorch and HIPS autograd (a missing
+peer is skipped with a note), checks every derivative against the exact one,
+and writes results.json, results.md, step_size.png and scaling.png to --out
+(default benchmarks/results/). results.md says what every column means.
 
-    python -m benchmarks                       # everything (about 10 minutes with all peers)
+The cases (suite.py): the first suite (cases.py: classic, Rosenbrock sizes,
+network, logistic, softmax, 30-ufunc chain, scalar loop, Jacobians, Hessian);
+kernel speed (kernel_cases.py: an elementwise-heavy loss at 10**6 and 10**7,
+a Gaussian mixture); first calls (first_call_cases.py: a Gaussian-process
+marginal likelihood, gradient and Hessian); loops (loop_cases.py,
+recurrent_cases.py: RK4, Kalman, HMM, LSTM); scale (scale_cases.py:
+per-example gradients, where jitad has vmap); benchmarks.adbench's cases
+where installed. The studies (studies.py): trace length and guards, the
+first gradient in a fresh process, threads (where jitad has parallel=), and
+benchmarks.dask_scale's where installed.
+
+    python -m benchmarks                       # everything
     python -m benchmarks --quick               # small sizes, few rounds: the smoke test
     python -m benchmarks --cases classic,rosenbrock --peers jitad,fd,jax --repeats 11
+    python -m benchmarks --cases loops --budget 300   # a first call may take 5 minutes
 
 How the comparison is kept fair
 -------------------------------
@@ -41,8 +55,23 @@ How the comparison is kept fair
   (trace + load, no compile) is then measured again on fresh function objects.
 - One-time start-up of each library (JAX's backend, PyTorch's dispatcher) is
   paid before the first case and reported in results.json, not charged to a case.
+- The hand-written numba ceiling uses jitad's float semantics:
+  ``numba.njit(cache=False, error_model="numpy")``, no fastmath (jitad must be
+  exact to rounding, so a fastmath ceiling would time a different, inexact
+  computation); its first call is its compile, on a fresh dispatcher.
+- Budgets, not hangs. Every peer's first call has ``--budget`` seconds
+  (default 120) and a compiling peer's ``--memory-gb`` (default 6); over it,
+  the row says "did not finish in 120 s" and the suite goes on. Compiling
+  peers make that first call in a worker process with the same pinning and
+  thread settings, and are built again in this process from their disk caches
+  (jitad's kernel cache, JAX's persistent compilation cache, both fresh for
+  the run) for the timed rounds (runner.py, isolation.py).
+- Slow implementations (calls of seconds) take part in only as many of the
+  first rounds as ``seconds_each`` allows, at least one; the note says so.
+- One row is not pinned: the threads study (parallel_study.py) widens its
+  child processes to every CPU, since it measures 1 against 2 threads.
 - Exact references. Errors are measured against a hand-derived or closed-form
-  derivative, or the complex step where the code is analytic (cases.py says
-  which per case); finite differences over huge inputs are sampled and their
+  derivative, or the complex step where the code is analytic (each case says
+  which, in its exact_how); finite differences over huge inputs are sampled and their
   times extrapolated, marked ~ (fd_peer.py).
 """

@@ -26,9 +26,9 @@ SEED = 0
 class Case:
     name: str                  # selects the case: --cases rosenbrock-1000 (or rosenbrock: all n)
     title: str
-    kind: str                  # "grad", "jacobian" or "hessian"
+    kind: str                  # "grad", "jacobian", "hessian" or "per-example" (vmap of grad)
     loss: Callable             # loss(numpy-like module) -> f
-    loss_torch: Callable       # loss_torch(torch) -> f, the same computation
+    loss_torch: Callable | None  # loss_torch(torch) -> f, the same computation; None: no torch row
     make_args: Callable        # () -> arguments as NumPy values, seeded
     exact: Callable            # exact(*args) -> the exact derivative, structured like a peer's
     exact_how: str
@@ -36,6 +36,10 @@ class Case:
     argnums: int | tuple = 0
     group: str = ""            # cases drawn together in the scaling plot
     gradient: Callable | None = None  # hessian cases: what finite differences differentiate
+    # Optional fields added for the open issues (keep them optional: benchmarks.adbench
+    # builds Cases with the fields above only).
+    loss_scan: Callable | None = None  # loss_scan(jax.numpy, jax.lax) -> f with lax.scan: jax[scan]
+    in_axes: tuple | None = None       # per-example cases: vmap's in_axes
 
 
 def rng():
@@ -271,7 +275,8 @@ SIZES = {
 }
 
 
-def all_cases(quick: bool) -> list[Case]:
+def core_cases(quick: bool) -> list[Case]:
+    """The suite's first cases (the loss functions of issues 1-3)."""
     mode = "quick" if quick else "full"
     size = SIZES[mode]
     cases = [Case("classic", "x1*sqrt(log(x1/sin(x2**2))) at (2.0, 0.5)", "grad", classic,
@@ -312,16 +317,3 @@ def all_cases(quick: bool) -> list[Case]:
                       rosenbrock, rosenbrock, uniform_args(n, -1.0, 1.5), rosenbrock_hessian,
                       "closed form (tridiagonal)", n, gradient=rosenbrock_gradient))
     return cases
-
-
-def select(cases, names) -> list[Case]:
-    """Cases named in ``names``; a name also selects its sizes (``rosenbrock``)."""
-    if not names:
-        return cases
-    chosen = [c for c in cases if any(c.name == n or c.name.startswith(n + "-") for n in names)]
-    unknown = [n for n in names if not any(c.name == n or c.name.startswith(n + "-")
-                                           for c in cases)]
-    if unknown:
-        raise SystemExit(f"unknown case(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(c.name for c in cases)}")
-    return chosen

@@ -1,22 +1,27 @@
 """The implementations compared: jitad, and JAX, PyTorch and HIPS autograd where installed.
 
 A peer family (``--peers`` name) has ``setup()``, which imports and configures
-it once (ImportError: skipped with a note), and ``build(case, args, plan)``,
-which returns one ``Variant`` per implementation it times for the case (the
-Jacobian cases have a forward- and a reverse-mode variant per peer). Building
-converts the inputs to the peer's array type once, outside any timing, and
-makes the first call on a fresh function, whose time is the peer's first call
-(for jitad: trace + transform + compile; for JAX: trace + XLA compile).
+it once (ImportError: skipped with a note); ``variant_names(case)``, the rows
+it times for a case (the Jacobian cases have a forward- and a reverse-mode
+variant per peer; an empty list when the family has nothing for the case,
+``missing(case)`` then says why); and ``build(case, args, plan, name)``, which
+returns that one ``Variant``. Building converts the inputs to the peer's array
+type once, outside any timing, and makes the first call on a fresh function,
+whose time is the peer's first call (for jitad: trace + transform + compile;
+for JAX: trace + XLA compile). The runner gives every build a time budget
+(runner.py).
 
 How each peer differentiates: jitad ``grad``/``jacobian``/``hessian``; JAX
 ``jax.jit(jax.grad(f))`` (and ``jacfwd``, ``jacrev``, ``hessian`` under
-``jit``) in float64 with synchronous CPU dispatch; PyTorch ``torch.func.grad``
+``jit``) in float64 with synchronous CPU dispatch, plus ``jax[scan]`` where a
+case has a ``jax.lax.scan`` version of its loop; PyTorch ``torch.func.grad``
 (``jacfwd``, ``jacrev``, ``hessian``) on float64 tensors, eager; HIPS autograd
 ``autograd.grad`` (``jacobian``, ``hessian``). Finite differences are in
-``fd_peer``.
+``fd_peer``, the hand-written numba gradients in ``handwritten``.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -30,7 +35,7 @@ from .trees import to_numpy
 @dataclass
 class Variant:
     peer: str                  # the row name: "jitad", "jax[fwd]", "fd-central"
-    family: str                # the --peers name: jitad, fd, jax, torch, autograd
+    family: str                # the --peers name: jitad, fd, jax, torch, autograd, numba
     fn: Callable               # timed as fn(*args)
     args: tuple
     result: object             # the first call's result, as NumPy values
@@ -81,49 +86,60 @@ class JitadPeer:
         seconds = _seconds(lambda: jitad.grad(lambda x: numpy.sum(numpy.sin(x) * x))(numpy.ones(2)))
         return {"version": jitad.__version__, "numba_startup_s": seconds}
 
-    def _transforms(self, case):
+    def _transforms(self, case) -> dict:
         jitad, argnums = self.jitad, case.argnums
         if case.kind == "grad":
-            return [("jitad", lambda f: jitad.grad(f, argnums=argnums))]
+            return {"jitad": lambda f: jitad.grad(f, argnums=argnums)}
         if case.kind == "jacobian":
-            return [("jitad", lambda f: jitad.jacobian(f, argnums=argnums, mode="auto")),
-                    ("jitad[fwd]", lambda f: jitad.jacfwd(f, argnums=argnums)),
-                    ("jitad[rev]", lambda f: jitad.jacrev(f, argnums=argnums))]
-        return [("jitad", lambda f: jitad.hessian(f, argnums=argnums))]
+            return {"jitad": lambda f: jitad.jacobian(f, argnums=argnums, mode="auto"),
+                    "jitad[fwd]": lambda f: jitad.jacfwd(f, argnums=argnums),
+                    "jitad[rev]": lambda f: jitad.jacrev(f, argnums=argnums)}
+        if case.kind == "per-example":
+            return {"jitad": lambda f: jitad.vmap(jitad.grad(f, argnums=argnums),
+                                                  in_axes=case.in_axes)}
+        return {"jitad": lambda f: jitad.hessian(f, argnums=argnums)}
 
-    def build(self, case, args, plan):
-        variants, auto_mode = [], None
-        for name, transform in self._transforms(case):
-            def fresh(transform=transform):
-                return transform(case.loss(numpy))
-            transformed = fresh()
-            result, seconds = first_call(transformed, args)
-            note = ""
-            if hasattr(transformed, "choose"):
-                auto_mode = transformed.choose(*args)
-                note = f"auto chose {auto_mode}"
+    def variant_names(self, case) -> list:
+        return list(self._transforms(case))
+
+    def missing(self, case) -> str:
+        return ""
+
+    def build(self, case, args, plan, name):
+        transform = self._transforms(case)[name]
+
+        def fresh():
+            return transform(case.loss(numpy))
+        transformed = fresh()
+        result, seconds = first_call(transformed, args)
+        note, stats = "", _cache_stats(transformed)
+        if case.kind == "jacobian":
+            auto_mode = self.jitad.jacobian(case.loss(numpy), argnums=case.argnums).choose(*args)
+            if name == "jitad":
+                note, stats["auto_mode"] = f"auto chose {auto_mode}", auto_mode
             elif name == f"jitad[{auto_mode}]":
                 note = "first call loads the kernel auto compiled (disk cache)"
-            variants.append(Variant(name, self.family, transformed, args, result, seconds,
-                                    note=note, fresh=fresh, stats=_cache_stats(transformed)))
-        return variants
+        return Variant(name, self.family, transformed, args, result, seconds, note=note,
+                       fresh=fresh, stats=stats)
 
 
 def _cache_stats(transformed) -> dict:
     """Traces, compiles and compile seconds of the transform's own cache."""
-    cache = transformed.cache
+    cache = getattr(transformed, "cache", None)
+    if cache is None:  # a transform jitad composes from others (vmap of grad) may have none
+        return {}
     return {"traces": cache.traces, "compiles": cache.compiles,
             "compile_s": cache.compile_seconds}
 
 
-def _library_transforms(family, library, kind) -> list:
-    """(variant name, transform) for a case kind; jax and torch.func spell
+def _library_transforms(family, library, kind) -> dict:
+    """{variant name: transform} for a case kind; jax and torch.func spell
     grad, jacfwd, jacrev and hessian alike."""
-    if kind == "grad":
-        return [(family, library.grad)]
+    if kind in ("grad", "per-example"):
+        return {family: library.grad}
     if kind == "jacobian":
-        return [(f"{family}[fwd]", library.jacfwd), (f"{family}[rev]", library.jacrev)]
-    return [(family, library.hessian)]
+        return {f"{family}[fwd]": library.jacfwd, f"{family}[rev]": library.jacrev}
+    return {family: library.hessian}
 
 
 class JaxPeer:
@@ -139,22 +155,39 @@ class JaxPeer:
             self.block = False
         except (AttributeError, KeyError, ValueError):
             self.block = True  # older JAX: wait for every result instead
+        cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
+        if cache:  # set by the runner for the run (runner.cold_caches); cache even tiny programs
+            jax.config.update("jax_compilation_cache_dir", cache)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
         seconds = _seconds(lambda: jax.jit(jax.grad(lambda x: jnp.sum(x * x)))(jnp.ones(2)))
         return {"version": jax.__version__, "x64": True, "async_dispatch": False,
-                "block_until_ready": self.block, "startup_s": seconds}
+                "block_until_ready": self.block, "startup_s": seconds,
+                "persistent_cache": bool(cache)}
 
-    def build(self, case, args, plan):
+    def variant_names(self, case) -> list:
+        names = list(_library_transforms(self.family, self.jax, case.kind))
+        if case.loss_scan is not None:
+            names.append(f"{self.family}[scan]")
+        return names
+
+    def missing(self, case) -> str:
+        return ""
+
+    def build(self, case, args, plan, name):
         jax, jnp = self.jax, self.jnp
         jax_args = to_numpy(args, jnp.asarray)
-        variants = []
-        for name, transform in _library_transforms(self.family, jax, case.kind):
-            compiled = jax.jit(transform(case.loss(jnp), argnums=case.argnums))
-            fn = (lambda *a, compiled=compiled: jax.block_until_ready(compiled(*a))) \
-                if self.block else compiled
-            result, seconds = first_call(fn, jax_args)
-            variants.append(Variant(name, self.family, fn, jax_args,
-                                    to_numpy(result, numpy.asarray), seconds))
-        return variants
+        if name == f"{self.family}[scan]":
+            f, transform = case.loss_scan(jnp, jax.lax), jax.grad
+        else:
+            f, transform = case.loss(jnp), _library_transforms(self.family, jax, case.kind)[name]
+        derivative = transform(f, argnums=case.argnums)
+        if case.kind == "per-example":
+            derivative = jax.vmap(derivative, in_axes=case.in_axes)
+        compiled = jax.jit(derivative)
+        fn = (lambda *a: jax.block_until_ready(compiled(*a))) if self.block else compiled
+        result, seconds = first_call(fn, jax_args)
+        return Variant(name, self.family, fn, jax_args, to_numpy(result, numpy.asarray), seconds)
 
 
 class TorchPeer:
@@ -179,16 +212,24 @@ class TorchPeer:
             return self.torch.from_numpy(value)
         return self.torch.tensor(value, dtype=self.torch.float64)
 
-    def build(self, case, args, plan):
+    def variant_names(self, case) -> list:
+        if case.loss_torch is None:
+            return []
+        return list(_library_transforms(self.family, self.torch.func, case.kind))
+
+    def missing(self, case) -> str:
+        return "no PyTorch version of this case"
+
+    def build(self, case, args, plan, name):
         func = self.torch.func
         torch_args = to_numpy(args, self._tensor)
-        variants = []
-        for name, transform in _library_transforms(self.family, func, case.kind):
-            fn = transform(case.loss_torch(self.torch), argnums=case.argnums)
-            result, seconds = first_call(fn, torch_args)
-            variants.append(Variant(name, self.family, fn, torch_args,
-                                    to_numpy(result, lambda t: t.detach().numpy()), seconds))
-        return variants
+        fn = _library_transforms(self.family, func, case.kind)[name](
+            case.loss_torch(self.torch), argnums=case.argnums)
+        if case.kind == "per-example":
+            fn = func.vmap(fn, in_dims=case.in_axes)
+        result, seconds = first_call(fn, torch_args)
+        return Variant(name, self.family, fn, torch_args,
+                       to_numpy(result, lambda t: t.detach().numpy()), seconds)
 
 
 class AutogradPeer:
@@ -204,7 +245,13 @@ class AutogradPeer:
         except Exception:  # noqa: BLE001 - the version is only reported
             return {"version": "unknown"}
 
-    def build(self, case, args, plan):
+    def variant_names(self, case) -> list:
+        return [] if case.kind == "per-example" else ["autograd"]
+
+    def missing(self, case) -> str:
+        return "HIPS autograd has no vmap"
+
+    def build(self, case, args, plan, name):
         autograd = self.autograd
         f = case.loss(autograd.numpy)
         if isinstance(case.argnums, tuple):
@@ -216,4 +263,4 @@ class AutogradPeer:
         fn = transform(f, argnum)
         result, seconds = first_call(fn, args)
         note = "reverse mode, one sweep per output" if case.kind == "jacobian" else ""
-        return [Variant("autograd", self.family, fn, args, result, seconds, note=note)]
+        return Variant(name, self.family, fn, args, result, seconds, note=note)

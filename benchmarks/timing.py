@@ -34,23 +34,41 @@ def first_call(fn, args):
     return result, time.perf_counter() - start
 
 
+def calibrate(fn, args, target: float) -> tuple[int, float]:
+    """(calls per sample of about ``target`` seconds, seconds of one call); a
+    call slower than ``target`` is not repeated to calibrate."""
+    single = time_calls(fn, args, 1)
+    if single < target:
+        single = min(single, time_calls(fn, args, 1))
+    return max(1, min(int(target / max(single, 1e-9)), 1_000_000)), single
+
+
 def loops_for(fn, args, target: float) -> int:
     """How many calls make a sample of about ``target`` seconds."""
-    single = min(time_calls(fn, args, 1) for _ in range(2))
-    return max(1, min(int(target / max(single, 1e-9)), 1_000_000))
+    return calibrate(fn, args, target)[0]
 
 
-def interleaved_medians(timed, repeats: int, target: float) -> dict:
+def interleaved_medians(timed, repeats: int, target: float,
+                        seconds_each: float = float("inf")) -> dict:
     """``timed`` maps a name to (fn, args, scale); returns name -> per-round samples
-    (seconds per call times ``scale``), measured in interleaved, rotated rounds."""
+    (seconds per call times ``scale``), measured in interleaved, rotated rounds.
+
+    An implementation whose samples would take more than ``seconds_each`` over
+    all rounds (a call of several seconds) takes part in the first rounds
+    only, at least one: the interleaving holds for the rounds it is in."""
     names = list(timed)
-    loops = {name: loops_for(fn, args, target) for name, (fn, args, _) in timed.items()}
+    loops, rounds = {}, {}
+    for name, (fn, args, _) in timed.items():
+        loops[name], single = calibrate(fn, args, target)
+        affordable = seconds_each / (loops[name] * single)
+        rounds[name] = repeats if affordable >= repeats else max(1, int(affordable))
     samples = {name: [] for name in names}
     for round_index in range(repeats):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            fn, args, scale = timed[name]
-            samples[name].append(time_calls(fn, args, loops[name]) * scale)
+            if round_index < rounds[name]:
+                fn, args, scale = timed[name]
+                samples[name].append(time_calls(fn, args, loops[name]) * scale)
     return samples
 
 
