@@ -11,12 +11,13 @@ from .cache import cache_clear
 from .custom import custom_vjp
 from .display import show_source
 from .fd import check_grad
+from .loops import loop
 from .version import __version__
 from .vmap import vmap
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacfwd", "jacrev", "jacobian", "hessian",
            "jit", "trace", "stop_gradient", "custom_vjp", "fd", "check_grad", "display",
-           "show_source", "cache_clear", "vmap", "__version__"]
+           "show_source", "cache_clear", "vmap", "loop", "__version__"]
 
 
 def __getattr__(name):

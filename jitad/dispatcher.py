@@ -29,6 +29,7 @@ from .calling import Layout, fill, kernel_arguments, make_run
 from .errors import GuardFailure, RetraceWarning
 from .ir import Lit
 from .reads import ReadSet
+from .reroll import reroll
 from .state import active_builders, is_tracer
 from .tracer import is_static
 from .tracer import trace as trace_graph
@@ -122,8 +123,9 @@ class Dispatcher:
         graph, out_treedef, outside = trace_graph(self.f, args, self.arg_names, reads=True)
         self.cache.traces += 1
         # CSE first: a value the user computed twice (x[:-1] in two places)
-        # then gets one adjoint, accumulated before it is scattered back.
-        graph = transforms.simplify(graph)
+        # then gets one adjoint, accumulated before it is scattered back;
+        # then Python loops the trace unrolled become loops again
+        graph = reroll(transforms.simplify(graph))
         layout = Layout(args, list(leaves[:len(leaves) - _count_leaves(extra)]), self.argnums)
         wrt = range(len(layout.traced)) if self.differentiates_all else layout.wrt
         taken = transforms.floats_taken_from(graph, list(wrt))

@@ -135,14 +135,18 @@ class Builder:
         if not avals:  # a guard: recorded for its effect, it has no value
             self.ops.append(Op(prim, tuple(atoms), (), params))
             return None
-        [(shape, dtype)] = avals
-        val = None
-        if self.concrete:
+        outs = tuple(Var(shape, dtype) for shape, dtype in avals)
+        values = [None] * len(outs)
+        if self.concrete and all(v is not None for v in vals) and (
+                prim.trace_cost is None
+                or prim.trace_cost(*atoms, **params) <= P.TRACE_COST_LIMIT):
             with np.errstate(all="ignore"):
-                val = _as_dtype(prim.impl(*vals, **params), dtype)
-        out = Var(shape, dtype)
-        self.ops.append(Op(prim, tuple(atoms), (out,), params))
-        return Tracer(out, val, self)
+                result = prim.impl(*vals, **params)
+            results = result if prim.multiple_results else [result]
+            values = [_as_dtype(r, v.dtype) for r, v in zip(results, outs)]
+        self.ops.append(Op(prim, tuple(atoms), outs, params))
+        tracers = [Tracer(v, val, self) for v, val in zip(outs, values)]
+        return tracers if prim.multiple_results else tracers[0]
 
     def graph(self, outputs, input_names=()) -> Graph:
         """The graph recorded: inputs are the arguments', then the reads' (in
@@ -281,7 +285,10 @@ class Tracer(TracerBase):
                              "of an array with more than one element is ambiguous; use "
                              "np.any / np.all, or np.where for an elementwise choice")
         if self._val is None:
-            raise TraceError(f"{what} of an abstract value (no concrete value in this trace)")
+            raise TraceError(
+                f"{what} of a value the trace did not compute (a value after a long "
+                "jitad.loop, or inside a transform's abstract trace): control flow cannot "
+                "depend on it; write the choice with np.where")
         if _stored_into_numpy(self):
             return convert(np.nan)  # the trace stops with the error when f returns
         scalar = P.reshape(self, ()) if self.shape else self

@@ -36,7 +36,8 @@ import numpy as np
 
 from ..errors import LoweringError
 from ..ir import Graph, Lit, Var, format_op, type_str
-from .lowering import Accumulate, Elementwise, Indexed, Operand, dtype_name, literal, lowering_of
+from .lowering import (Accumulate, Elementwise, Indexed, Loop, Operand, dtype_name, literal,
+                       lowering_of)
 
 
 @dataclass(eq=False)
@@ -175,9 +176,11 @@ def materialised(graph: Graph, items) -> set:
 class SourceWriter:
     """Pass 3: emit the kernel source."""
 
-    def __init__(self, graph: Graph, parallel: bool = False):
+    def __init__(self, graph: Graph, parallel: bool = False, prefix: str = ""):
         self.graph = graph
         self.parallel = parallel
+        self.prefix = prefix          # of the names of the loop bodies this writes
+        self.functions: list = []     # the source of those bodies, innermost first
         self.printed = graph.names()
         self.lines: list[str] = []
         self.consts: list = []  # array literals, passed as trailing kernel arguments
@@ -228,9 +231,44 @@ class SourceWriter:
         self.lines.append(f"{indent}# {lhs} = {rhs}" if lhs else f"{indent}# {rhs}")
 
     # ops ----------------------------------------------------------------
+    def loop(self, op):
+        """A scan: its body as a function (written before the kernel), called
+        once per step from a for loop; carries are locals, ys are stacked."""
+        p = op.params
+        body, n_carry, n_xs = p["body"], p["n_carry"], p["n_xs"]
+        s = self.name(op.outputs[0])[2:]
+        name = f"{self.prefix}body_{s}"
+        writer = SourceWriter(without_forwarding(body), prefix=f"{name}_")
+        source = writer.kernel_source(name=name, contiguous_outputs=True)
+        self.functions += writer.functions + [f"@_body_jit\n{source}"]
+        init, xs, consts = (op.inputs[:n_carry], op.inputs[n_carry:n_carry + n_xs],
+                            op.inputs[n_carry + n_xs:])
+        carries = [f"c{j}_{s}" for j in range(n_carry)]
+        ys = [f"y{j}_{s}" for j in range(len(op.outputs) - n_carry)]
+        for c, a in zip(carries, init):
+            text = self.name(a)
+            self.lines.append(f"    {c} = np.ascontiguousarray({text})" if a.shape else
+                              f"    {c} = {text}")
+        for y, v in zip(ys, op.outputs[n_carry:]):
+            self.lines.append(f"    {y} = np.empty({v.shape!r}, {dtype_name(v.dtype)})")
+        steps = f"range({p['length'] - 1}, -1, -1)" if p["reverse"] else f"range({p['length']})"
+        step_ys = [f"t{j}_{s}" for j in range(len(ys))]
+        args = ", ".join([f"np.int64(i_{s})"] + carries + [f"{self.name(x)}[i_{s}]" for x in xs]
+                         + [self.name(c) for c in consts])
+        targets = ", ".join(carries + step_ys)
+        self.lines.append(f"    for i_{s} in {steps}:")
+        self.lines.append(f"        {targets}, = {name}({args})")
+        for y, t in zip(ys, step_ys):
+            self.lines.append(f"        {y}[i_{s}] = {t}")
+        for v, text in zip(op.outputs, carries + ys):
+            self.lines.append(f"    {self.name(v)} = {text}")
+            self.contiguous.add(v)
+
     def statement(self, op):
         self.comment(op, "    ")
         lowering = _lowering(op)
+        if isinstance(lowering, Loop):
+            return self.loop(op)
         self.begin(op)
         out = self.operand(op.out) if op.outputs else None
         operands = [self.operand(a) for a in op.inputs]
@@ -314,7 +352,9 @@ class SourceWriter:
         self.loop_values = set()
 
     # the kernel ------------------------------------------------------------
-    def kernel_source(self, name="kernel") -> str:
+    def kernel_source(self, name="kernel", contiguous_outputs=False) -> str:
+        """The function's source; ``contiguous_outputs``: arrays it returns are
+        C-contiguous (a loop body's, whose carries must keep one type)."""
         items = group(self.graph)
         stored = materialised(self.graph, items)
         body_start = len(self.lines)
@@ -331,6 +371,8 @@ class SourceWriter:
             if isinstance(o, Lit) and o.shape or isinstance(o, Var) and (
                     o in self.borrowed or o in seen) and o.shape:
                 text = f"{text}.copy()"
+            elif contiguous_outputs and o.shape and o not in self.contiguous:
+                text = f"np.ascontiguousarray({text})"
             seen.add(o)
             returned.append(text)
         params = [self.name(v) for v in self.graph.inputs]
@@ -363,4 +405,4 @@ def generate(graph: Graph, parallel: bool = False) -> tuple[str, list]:
     ``parallel``: large fused loops run their outer axis with numba's prange."""
     writer = SourceWriter(without_forwarding(graph), parallel)
     source = writer.kernel_source()
-    return source, writer.consts
+    return "\n\n".join(writer.functions + [source]), writer.consts

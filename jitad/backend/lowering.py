@@ -51,6 +51,15 @@ class Accumulate:
 
 
 @dataclass(frozen=True)
+class Loop:
+    """A primitive of kind ``loop`` (``scan``): the code generator writes its
+    body graph as a compiled function and calls it from a ``for`` loop."""
+
+
+LOOP = Loop()
+
+
+@dataclass(frozen=True)
 class Statement:
     lines: Callable
     view: bool = False               # the result is a view of operand 0
@@ -442,5 +451,7 @@ def lowering_of(prim):
     operand); KeyError when it has none."""
     if prim.forwards is not None:
         return None
+    if prim.kind == "loop":
+        return LOOP
     found = LOWERINGS.get(prim)
     return found if found is not None else LOWERINGS[prim.family]

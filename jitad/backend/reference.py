@@ -20,8 +20,8 @@ def evaluate_ops(ops, env: dict) -> dict:
     with np.errstate(all="ignore"):
         for op in ops:
             out = op.primitive.impl(*map(read, op.inputs), **op.params)
-            for v in op.outputs:
-                env[v] = np.asarray(out, v.dtype)[()]
+            for v, o in zip(op.outputs, out if op.primitive.multiple_results else [out]):
+                env[v] = np.asarray(o, v.dtype)[()]
     return env
 
 

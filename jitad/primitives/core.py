@@ -22,7 +22,7 @@ import numpy as np
 from ..state import active_builders, is_tracer
 
 
-KINDS = ("elementwise", "reduction", "structural", "linalg", "effect")
+KINDS = ("elementwise", "reduction", "structural", "linalg", "effect", "loop")
 
 
 class Primitive:
@@ -46,6 +46,14 @@ class Primitive:
     - ``forwards``: the index of the operand the output *is* at run time
       (``stop_gradient``, ``custom_vjp_call``): the backend lowers it as that
       operand, with no template.
+    - ``multiple_results``: the shape rule gives a list, ``bind`` returns a
+      list. Such a primitive (a ``loop``: ``jitad.loops.scan_p``) has rules
+      for all its inputs at once: ``jvp_all(tangents, outs, *inputs,
+      **params)`` gives the outputs' tangents, ``vjp_all(cotangents, outs,
+      active, *inputs, **params)`` the inputs' cotangents (None where zero).
+    - ``trace_cost(*atoms, **params)``: the work of the NumPy impl, in op
+      evaluations, where it can be large (a loop); a trace skips computing
+      values above ``TRACE_COST_LIMIT`` (what follows is traced abstractly).
 
     >>> from jitad.primitives import sin_p
     >>> sin_p.bind(0.0), sin_p.kind, sin_p.numpy
@@ -53,7 +61,8 @@ class Primitive:
     """
 
     def __init__(self, name, impl, shape_rule, *, kind, jvps, vjps, batch, numpy=None,
-                 forwards=None, infix=None, fmt=None):
+                 forwards=None, infix=None, fmt=None, multiple_results=False, jvp_all=None,
+                 vjp_all=None, trace_cost=None):
         if kind not in KINDS:
             raise ValueError(f"primitive {name}: kind {kind!r} is not one of {KINDS}")
         self.name = name
@@ -65,6 +74,9 @@ class Primitive:
         self.batch = batch
         self.numpy = numpy
         self.forwards = forwards
+        self.multiple_results = multiple_results
+        self.jvp_all, self.vjp_all = jvp_all, vjp_all
+        self.trace_cost = trace_cost
         self.family = None  # the Variadic it belongs to, if any
         self.infix = infix
         self.fmt = fmt
@@ -96,7 +108,10 @@ class Primitive:
     def abstract_eval(self, *atoms, **params):
         """[(shape, dtype)] of the outputs, from the inputs' shapes and dtypes
         (effect primitives, the guards, have no outputs)."""
-        return [] if self.effect else [self.shape_rule(*atoms, **params)]
+        if self.effect:
+            return []
+        rule = self.shape_rule(*atoms, **params)
+        return list(rule) if self.multiple_results else [rule]
 
     def format(self, *names, **params):
         if self.fmt:
@@ -109,6 +124,8 @@ class Primitive:
     def __repr__(self):
         return f"{self.name}_p"
 
+
+TRACE_COST_LIMIT = 20_000  # op evaluations a trace spends on one op's concrete value
 
 # Every primitive made so far, in order of definition; the variadic families
 # (below) add one per arity as it is first used.

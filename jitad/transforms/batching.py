@@ -28,11 +28,10 @@ def batch_sweep(graph: Graph, inputs, batched_inputs: set, k: int) -> tuple[list
         flags = [a in batched for a in op.inputs]
         if any(flags):
             out = op.primitive.batch(op.primitive, args, flags, k, **op.params)
-            batched.update(op.outputs)
+            batched.update(op.outputs)  # a multi-output rule batches every output
         else:
             out = op.primitive.bind(*args, **op.params)
-        for v in op.outputs:
-            env[v] = out
+        env.update(zip(op.outputs, out if op.primitive.multiple_results else [out]))
     return [read(o) for o in graph.outputs], [o in batched for o in graph.outputs]
 
 

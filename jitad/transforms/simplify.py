@@ -160,7 +160,7 @@ IDENTITIES = {
 
 def _fold(op):
     """The op evaluated on its constant inputs, as a constant, or None."""
-    if op.primitive.effect or not op.outputs:
+    if op.primitive.effect or not op.outputs or op.primitive.multiple_results:
         return None
     largest = max([a.size for a in op.inputs], default=1)
     if op.out.size > max(largest, 1):

@@ -26,8 +26,7 @@ def emit(graph: Graph, args) -> dict:
     read = reader(env)
     for op in graph.ops:
         out = op.primitive.bind(*map(read, op.inputs), **op.params)
-        for v in op.outputs:
-            env[v] = out
+        env.update(zip(op.outputs, out if op.primitive.multiple_results else [out]))
     return env
 
 
@@ -54,7 +53,8 @@ def active_vars(graph: Graph, wrt) -> set:
     """Vars that depend on an input in ``wrt`` through differentiable ops."""
     active = {graph.inputs[i] for i in wrt}
     for op in graph.ops:
-        for x, rule in zip(op.inputs, op.primitive.vjps):
+        rules = op.primitive.vjps if op.primitive.vjp_all is None else [True] * len(op.inputs)
+        for x, rule in zip(op.inputs, rules):
             if rule is not None and x in active:
                 active.update(v for v in op.outputs if is_float(v))
                 break
@@ -107,6 +107,16 @@ def vjp_sweep(graph: Graph, primals, cotangents, wrt, env=None) -> tuple[list, l
         if ct is not None and o in active:
             accumulate(o, ct)
     for op in reversed(graph.ops):
+        if op.primitive.vjp_all is not None:
+            cts = [adjoints.pop(v, None) for v in op.outputs]
+            if any(ct is not None for ct in cts):
+                args = list(map(read, op.inputs))
+                bars = op.primitive.vjp_all(cts, [env[v] for v in op.outputs],
+                                            [x in active for x in op.inputs], *args, **op.params)
+                for x, x_bar in zip(op.inputs, bars):
+                    if x_bar is not None and x in active:
+                        accumulate(x, x_bar)
+            continue
         if not op.outputs or op.outputs[0] not in adjoints:
             continue
         g = adjoints.pop(op.outputs[0])
@@ -137,8 +147,16 @@ def jvp_sweep(graph: Graph, primals, tangents, wrt, env=None) -> tuple[list, lis
             y = env[op.outputs[0]] if op.outputs else None
         else:
             y = op.primitive.bind(*args, **op.params)
-            for v in op.outputs:
-                env[v] = y
+            env.update(zip(op.outputs, y if op.primitive.multiple_results else [y]))
+        if op.primitive.jvp_all is not None:
+            tangents_in = [dots.get(x) if type(x) is Var else None for x in op.inputs]
+            if any(t is not None for t in tangents_in):
+                outs = [env[v] for v in op.outputs]
+                for v, v_dot in zip(op.outputs, op.primitive.jvp_all(tangents_in, outs, *args,
+                                                                      **op.params)):
+                    if v_dot is not None and is_float(v):
+                        dots[v] = _fit(v_dot, v)
+            continue
         y_dot = None
         for x, rule in zip(op.inputs, op.primitive.jvps):
             if rule is not None and x in dots:
