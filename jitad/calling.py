@@ -101,7 +101,9 @@ def _contiguous(a):
 def _value_source(expr, value) -> str:
     """How the kernel takes a value: 0-d arrays as scalars, arrays contiguous."""
     if type(value) is np.ndarray:
-        return f"{expr}[()]" if value.ndim == 0 else f"_contiguous({expr})"
+        if value.ndim == 0:
+            return f"{expr}[()]"
+        return f"({expr} if {expr}.flags.c_contiguous else np.ascontiguousarray({expr}))"
     return expr
 
 

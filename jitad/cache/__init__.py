@@ -161,16 +161,12 @@ def leaf_key(leaf):
 def flat_key(args):
     """The key of a call whose arguments are all floats and arrays (the
     common case, keyed without flattening), or None."""
-    key = []
-    for a in args:
-        kind = type(a)
-        if kind is float:
-            key.append(float)
-        elif kind is np.ndarray:
-            key.append((a.shape, a.dtype.str))
-        else:
-            return None
-    return tuple(key)
+    key = tuple([float if type(a) is float else (a.shape, a.dtype.str)
+                 if type(a) is np.ndarray else _NOT_FLAT for a in args])
+    return None if _NOT_FLAT in key else key
+
+
+_NOT_FLAT = object()  # an argument flat_key does not key (a container, a tracer)
 
 
 @dataclass(frozen=True)
