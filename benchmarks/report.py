@@ -115,12 +115,14 @@ def trace_length_section(study) -> list:
     guards = study["guards"]
     return [
         "## Trace length and guards", "",
-        "The gradient of `x = sin(x)*1.01 + 0.1*x` unrolled by the tracer. Gradient graphs of "
-        f"more than {study['interpret_above']:,} scalar ops run on the op-table interpreter; "
-        "the last rows force the same gradient through straight-line compiled code.", "",
+        "The gradient of `x = sin(x)*1.01 + 0.1*x` unrolled by the tracer. The first rows are "
+        "the default, the steps re-rolled into one compiled loop; the next have re-rolling "
+        f"off, where gradient graphs of more than {study['interpret_above']:,} scalar ops run "
+        "on the op-table interpreter; the last rows force the same unrolled gradient through "
+        "straight-line compiled code.", "",
         _table(LENGTH_HEADER, _length_rows(study["loop"])), "",
         f"Guards: a loop of {guards['guards']} steps that each branch on a value "
-        f"({guards['guard_ops_in_kernel']} guards in the kernel) takes "
+        f"({guards['guard_ops_in_kernel']} guards checked per call) takes "
         f"{seconds(guards['guarded_warm_s'])} warm, the same loop without the branch "
         f"{seconds(guards['plain_warm_s'])}: {seconds(guards['per_guard_s'])} per guard check. "
         f"A function whose inputs alternate between two compiled paths takes "

@@ -3,10 +3,12 @@
 1. A scalar loop, ``x = sin(x)*1.01 + 0.1*x`` unrolled 10 .. 100,000 times
    by the tracer: jitad's first call (trace, adjoint transform, then compile
    or encode), the part of it spent compiling, the warm call, and the warm
-   cost per op of the gradient graph. Graphs above
+   cost per op of the gradient graph. By default the unrolled steps are
+   re-rolled into one compiled loop (``jitad.reroll``), so the first call
+   stays flat in the length. With re-rolling off, graphs above
    ``jitad.backend.interpreter.INTERPRET_ABOVE`` scalar ops run on the op-table
    interpreter; for the shorter lengths the same gradient is also forced
-   through straight-line compiled code, which shows why the threshold exists.
+   through straight-line compiled code, which shows why both exist.
 2. Guards: a warm gradient of a loop whose every step branches on a value
    (``if y > -1``, so a guard each step) against the same loop without the
    branch; the difference per guard is what checking a guard costs. And the
@@ -45,15 +47,25 @@ def two_paths(x):
 
 
 @contextlib.contextmanager
-def straight_line_only():
-    """Every graph compiled as straight-line source, however long."""
-    from jitad.backend import interpreter
-    saved = interpreter.INTERPRET_ABOVE
-    interpreter.INTERPRET_ABOVE = float("inf")
+def _setting(module, name, value):
+    saved = getattr(module, name)
+    setattr(module, name, value)
     try:
         yield
     finally:
-        interpreter.INTERPRET_ABOVE = saved
+        setattr(module, name, saved)
+
+
+def unrolled():
+    """Unrolled loops stay unrolled (no re-rolling into a scan)."""
+    from jitad import reroll
+    return _setting(reroll, "MIN_STEPS", float("inf"))
+
+
+def straight_line_only():
+    """Every graph compiled as straight-line source, however long."""
+    from jitad.backend import interpreter
+    return _setting(interpreter, "INTERPRET_ABOVE", float("inf"))
 
 
 def _loop_row(steps, settings, progress):
@@ -62,7 +74,10 @@ def _loop_row(steps, settings, progress):
     g = jitad.grad(scalar_loop(np, steps))
     _, first = timing.first_call(g, (0.3,))
     (entry,) = (variants[0] for variants in g.cache.entries.values())
-    backend = "interpreter" if isinstance(entry.kernel, InterpretedKernel) else "compiled"
+    if any(op.primitive.name == "scan" for op in entry.graph.ops):
+        backend = "re-rolled loop"
+    else:
+        backend = "interpreter" if isinstance(entry.kernel, InterpretedKernel) else "compiled"
     warm = timing.median(timing.interleaved_medians({"g": (g, (0.3,), 1.0)}, settings["repeats"],
                                                     settings["target"])["g"])
     ops = len(entry.graph.ops)
@@ -75,9 +90,18 @@ def _loop_row(steps, settings, progress):
 
 def trace_length_rows(mode, settings, progress):
     rows = [_loop_row(steps, settings, progress) for steps in STEPS[mode]]
-    with straight_line_only():
-        rows += [_loop_row(steps, settings, progress) for steps in STRAIGHT_LINE_STEPS[mode]]
+    with unrolled():
+        rows += [_loop_row(steps, settings, progress) for steps in STEPS[mode]]
+        with straight_line_only():
+            rows += [_loop_row(steps, settings, progress) for steps in STRAIGHT_LINE_STEPS[mode]]
     return rows
+
+
+def _guards_checked(graph) -> int:
+    """The guards a call of the graph checks: a scan's body's, once a step."""
+    return sum(op.primitive.name == "guard" for op in graph.ops) + sum(
+        op.params["length"] * _guards_checked(op.params["body"])
+        for op in graph.ops if op.primitive.name == "scan")
 
 
 def guard_costs(settings):
@@ -94,10 +118,10 @@ def guard_costs(settings):
         settings["repeats"], settings["target"])
     warm = {name: timing.median(s) for name, s in samples.items()}
     (entry,) = (variants[0] for variants in guarded.cache.entries.values())
-    guard_ops = sum(op.primitive.name == "guard" for op in entry.graph.ops)
+    guard_ops = _guards_checked(entry.graph)
     return {"guards": GUARDS, "guard_ops_in_kernel": guard_ops,
             "guarded_warm_s": warm["guarded"], "plain_warm_s": warm["plain"],
-            "per_guard_s": (warm["guarded"] - warm["plain"]) / GUARDS,
+            "per_guard_s": (warm["guarded"] - warm["plain"]) / guard_ops,
             "one_path_warm_s": warm["one path"], "alternating_warm_s": warm["alternating"],
             "retraces": switching.cache.retraces}
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import numpy_api as api
 from . import transforms
-from .backend.lowering import Accumulate, Elementwise, Indexed, lowering_of
+from .backend.lowering import Accumulate, Elementwise, Indexed, Loop, lowering_of
 from .numpy_api.dispatch import public_name
 from .primitives import PRIMITIVES
 from .tracer import trace
@@ -239,6 +239,10 @@ def markdown() -> str:
     for prim in sorted({p.name: p for p in PRIMITIVES}.values(), key=lambda p: p.name):
         rules = ", ".join(mode for mode, table in (("jvp", prim.jvps), ("vjp", prim.vjps))
                           if any(rule is not None for rule in table)) or "-"
+        if prim.multiple_results:
+            # one rule for all inputs at once, built from the body graph
+            rules = ", ".join(mode for mode, rule in (("jvp", prim.jvp_all),
+                                                      ("vjp", prim.vjp_all)) if rule) or "-"
         lines.append(f"| `{prim.name}` | {prim.kind} | {rules} | {_lowering_kind(prim)} |")
     return "\n".join(lines) + "\n"
 
@@ -249,6 +253,8 @@ def _lowering_kind(prim) -> str:
         return "its operand (forwards it)"
     if isinstance(lowering, (Elementwise, Indexed)):
         return "fused loop"
+    if isinstance(lowering, Loop):
+        return "for loop calling the compiled body"
     return "fused reduction" if isinstance(lowering, Accumulate) else "statement"
 
 

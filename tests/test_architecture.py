@@ -22,7 +22,7 @@ import jitad
 from jitad import primitives as P
 from jitad import transforms
 from jitad.backend.interpreter import opcodes
-from jitad.backend.lowering import Accumulate, Elementwise, Indexed, Statement, lowering_of
+from jitad.backend.lowering import Accumulate, Elementwise, Indexed, Loop, Statement, lowering_of
 from jitad.numpy_api import UFUNCS
 from jitad.tracer import trace
 
@@ -42,7 +42,7 @@ def test_every_primitive_is_complete(prim):
         return
     expected = {"elementwise": Elementwise, "reduction": (Accumulate, Statement),
                 "structural": (Indexed, Statement), "linalg": Statement,
-                "effect": Statement}[prim.kind]
+                "effect": Statement, "loop": Loop}[prim.kind]
     assert isinstance(lowering, expected), f"{prim.name}: a {prim.kind} primitive lowered as " \
                                            f"{type(lowering).__name__}"
     if prim.kind == "elementwise":

@@ -9,6 +9,7 @@ import pytest
 
 import jitad  # noqa: F401
 from jitad import transforms
+from jitad.backend import codegen
 from jitad.backend.codegen import generate, group
 from jitad.backend.compile import compile_kernel
 from jitad.backend.reference import evaluate
@@ -90,6 +91,18 @@ def _graphs():
 
 @pytest.mark.parametrize("graph, args", list(_graphs()))
 def test_kernel_matches_reference(graph, args):
+    _check_against_reference(graph, args)
+
+
+@pytest.mark.parametrize("graph, args", list(_graphs()))
+def test_vector_math_kernel_matches_reference(graph, args, monkeypatch):
+    """The same graphs with every fused loop, however small, on vecmath's
+    functions (fast trig with its exact rerun, blocked reductions)."""
+    monkeypatch.setattr(codegen, "VECTOR_ABOVE", 0)
+    _check_against_reference(graph, args)
+
+
+def _check_against_reference(graph, args):
     validate(graph)
     source, consts = generate(graph)
     kernel = compile_kernel(source, consts)

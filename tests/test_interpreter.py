@@ -71,7 +71,9 @@ def test_guard_failure_in_the_interpreter():
 
 
 def test_long_scalar_loop_gradient_end_to_end():
-    """x <- sin(x)*1.01 + 0.1*x unrolled; against the chain rule in floats."""
+    """x <- sin(x)*1.01 + 0.1*x unrolled; against the chain rule in floats.
+    End to end the unrolled steps are re-rolled into one ``scan`` (a compiled
+    loop), so the interpreter is not needed; the lowering tests above cover it."""
     n = INTERPRET_ABOVE
 
     def f(x):
@@ -86,4 +88,5 @@ def test_long_scalar_loop_gradient_end_to_end():
             x = np.sin(x) * 1.01 + 0.1 * x
         assert g(start) == pytest.approx(d, rel=1e-11)
     ((entry,),) = g.cache.entries.values()
-    assert isinstance(entry.kernel, InterpretedKernel)
+    assert not isinstance(entry.kernel, InterpretedKernel)
+    assert any(op.primitive.name == "scan" for op in entry.graph.ops)

@@ -30,6 +30,8 @@ Example (``np.sum(np.sin(x) * 2.0)`` for x of shape (3,))::
 from __future__ import annotations
 
 import heapq
+import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -179,6 +181,7 @@ class SourceWriter:
     def __init__(self, graph: Graph, parallel: bool = False, prefix: str = ""):
         self.graph = graph
         self.parallel = parallel
+        self.vector_math = vector_math()
         self.prefix = prefix          # of the names of the loop bodies this writes
         self.functions: list = []     # the source of those bodies, innermost first
         self.printed = graph.names()
@@ -309,25 +312,58 @@ class SourceWriter:
         return f"{self.name(a)}[{', '.join(index)}]"
 
     def fused_loop(self, loop: FusedLoop, stored: set):
-        ndim = len(loop.shape)
         names = ", ".join(self.printed[op.out] for op in loop.ops)
         self.lines.append(f"    # fused loop over {loop.shape}: {names}")
+        outer = "prange" if self.parallel and parallelisable(loop) else "range"
+        mode = vector_mode(loop, outer == "prange") if self.vector_math else None
+        # sin/cos/tan reduced fast, exact below 2**30 (practically every argument);
+        # where one is not, the whole loop runs again with the exact functions
+        fast = mode is not None and outer == "range" and any(
+            _vector_function(op) in FAST_TRIG for op in loop.ops)
+        flag = f"exact_{self.name(loop.ops[0].out)[2:]}"
+        if fast:
+            self.lines.append(f"    {flag} = False")
+        self.loop_lines(loop, stored, outer, mode, flag if fast else None, "    ")
+        if fast:
+            self.lines.append(f"    if {flag}:  # an argument of sin/cos/tan at or above 2**30")
+            self.loop_lines(loop, stored, outer, mode, None, "        ")
+        for op in loop.ops:
+            self.contiguous.add(op.out)
+
+    def loop_lines(self, loop, stored, outer, mode, fast_flag, indent):
+        """The loop's allocations and loop nest; ``fast_flag``: the fast trig
+        functions, setting that flag where an argument needs the exact ones."""
+        ndim = len(loop.shape)
+        last, block = ndim - 1, min(REDUCTION_BLOCK, loop.shape[-1])
         for op in loop.ops:
             out, dtype = self.name(op.out), dtype_name(op.out.dtype)
             if op.out in loop.reductions:
                 init = _lowering(op).init(op.out.dtype)
-                self.lines.append(f"    {out} = {dtype}({init})" if op.out.shape == ()
-                                  else f"    {out} = np.full({op.out.shape!r}, {init}, {dtype})")
+                self.lines.append(f"{indent}{out} = {dtype}({init})" if op.out.shape == ()
+                                  else f"{indent}{out} = np.full({op.out.shape!r}, {init}, "
+                                       f"{dtype})")
+                if mode == "blocked":
+                    self.lines.append(f"{indent}b_{out[2:]} = np.empty({block}, {dtype})")
             elif op.out in stored:
-                self.lines.append(f"    {out} = np.empty({loop.shape!r}, {dtype})")
-            self.contiguous.add(op.out)
-        indent = "    "
-        outer = "prange" if self.parallel and parallelisable(loop) else "range"
+                self.lines.append(f"{indent}{out} = np.empty({loop.shape!r}, {dtype})")
+        if mode == "blocked":
+            # a float reduction keeps its order and so keeps LLVM from vectorising
+            # the loop: the elements of a block are computed by a loop without it
+            # (vectorised), then added in the same order by a second, short loop
+            self.lines.append(f"{indent}# in blocks of {block}: the elements vectorised, then "
+                              "accumulated in order")
         for j, n in enumerate(loop.shape):
             indent += "    "
+            if mode == "blocked" and j == last:
+                self.lines.append(f"{indent[4:]}for j{j} in range(0, {n}, {block}):")
+                indent += "    "
+                self.lines.append(f"{indent[4:]}for i{j} in range(j{j}, min(j{j} + {block}, "
+                                  f"{n})):")
+                continue
             self.lines.append(f"{indent[4:]}for i{j} in {outer if j == 0 else 'range'}({n}):")
         self.loop_values, self.loop_shape = set(), loop.shape
         full = list(range(ndim))
+        accumulated = []
         for op in loop.ops:
             self.comment(op, indent)
             lowering = _lowering(op)
@@ -336,19 +372,37 @@ class SourceWriter:
                 kept = [f"i{j}" for j in full if j not in op.params["axes"]]
                 acc = self.name(op.out) + (f"[{', '.join(kept)}]" if kept else "")
                 x = self.element(op.inputs[0], full)
-                self.lines.append(f"{indent}{lowering.update(acc, x)}")
+                if mode == "blocked":
+                    buffer = f"b_{self.name(op.out)[2:]}"
+                    self.lines.append(f"{indent}{buffer}[i{last} - j{last}] = {x}")
+                    accumulated.append(lowering.update(acc, f"{buffer}[k{last}]"))
+                else:
+                    self.lines.append(f"{indent}{lowering.update(acc, x)}")
                 continue
             if isinstance(lowering, Indexed):
                 expr = lowering.element(self, op)
             else:
                 operands = [self.element(a, full[ndim - a.ndim:]) for a in op.inputs]
-                expr = self.typed(op, lowering.expr(*operands, **op.params))
+                function = _vector_function(op) if mode is not None else None
+                if function is None:
+                    expr = lowering.expr(*operands, **op.params)
+                elif fast_flag is not None and function in FAST_TRIG:
+                    self.lines.append(f"{indent}{fast_flag} |= needs_exact_trig({operands[0]})")
+                    expr = f"vm_{function}_fast({operands[0]})"
+                else:
+                    expr = f"vm_{function}({', '.join(operands)})"
+                expr = self.typed(op, expr)
             element = f"e_{self.name(op.out)[2:]}"
             self.lines.append(f"{indent}{element} = {expr}")
             self.loop_values.add(op.out)
             if op.out in stored:
                 index = ", ".join(f"i{j}" for j in full)
                 self.lines.append(f"{indent}{self.name(op.out)}[{index}] = {element}")
+        if accumulated:
+            indent = indent[4:]
+            n = loop.shape[last]
+            self.lines.append(f"{indent}for k{last} in range(min({block}, {n} - j{last})):")
+            self.lines += [f"{indent}    {line}" for line in accumulated]
         self.loop_values = set()
 
     # the kernel ------------------------------------------------------------
@@ -381,6 +435,72 @@ class SourceWriter:
         header += [f"    # {lhs} = {label}  : {type_str(v)}"
                    for lhs, label, (v,) in self.graph.rows(self.printed)[:len(self.graph.inputs)]]
         return "\n".join(header + body + [f"    return ({', '.join(returned)},)"]) + "\n"
+
+
+def vector_math() -> bool:
+    """Whether fused loops call jitad's vectorisable math functions
+    (``jitad.backend.vecmath``, the default) or libm's (``JITAD_MATH=libm``).
+    Read when a kernel is written: a kernel already compiled keeps its choice."""
+    setting = os.environ.get("JITAD_MATH", "vector").lower()
+    if setting not in ("vector", "libm"):
+        raise ValueError(f"JITAD_MATH={setting!r}: use 'vector' (jitad's vectorisable "
+                         "functions, the default) or 'libm'")
+    return setting == "vector"
+
+
+def _vector_function(op):
+    """The vecmath function for ``op``, when it has one and its operands and
+    result are real (vecmath computes in float64; complex stays on NumPy's)."""
+    lowering = _lowering(op)
+    if not isinstance(lowering, Elementwise) or lowering.vector is None:
+        return None
+    if op.out.dtype.kind != "f" or any(a.dtype.kind not in "biuf" for a in op.inputs):
+        return None
+    return lowering.vector
+
+
+# calls in a template that LLVM vectorises (casts, min/max, abs, safe_mul's select)
+_VECTOR_CALL = re.compile(r"(np\.(float|int|uint)\d+|np\.bool_|np\.maximum|np\.minimum|abs|"
+                          r"safe_mul)$")
+
+
+# elements: in a smaller loop the vector functions' compile time (about 0.5 s
+# each, once per process) costs more than they save
+VECTOR_ABOVE = 1 << 12
+FAST_TRIG = ("sin", "cos", "tan")  # vecmath has fast variants, exact below 2**30
+REDUCTION_BLOCK = 256  # elements per block of a reduction loop that vectorises
+
+
+def vector_mode(loop: FusedLoop, prange: bool):
+    """How a fused loop of at least ``VECTOR_ABOVE`` elements uses vecmath's
+    functions: ``"plain"`` (the loop
+    vectorises as it is), ``"blocked"`` (its reductions, over the innermost
+    axis, are split off per block so the rest vectorises), or None (libm's
+    functions, faster one element at a time, where the loop cannot vectorise:
+    a call left that vecmath does not replace, such as ``hypot``, ``**`` of a
+    kind vecmath has not, ``%``, ``//``; or reductions it cannot split off)."""
+    if int(np.prod(loop.shape, dtype=np.int64)) < VECTOR_ABOVE:
+        return None
+    vector_calls = 0
+    for op in loop.ops:
+        lowering = _lowering(op)
+        if not isinstance(lowering, Elementwise):
+            continue
+        if _vector_function(op) is not None:
+            vector_calls += 1
+            continue
+        text = lowering.expr(*["a"] * len(op.inputs), **op.params)
+        calls = re.findall(r"([\w.]+)\(", text)
+        if any(not _VECTOR_CALL.match(c) for c in calls) or any(t in text for t in
+                                                               ("**", "//", "%")):
+            return None
+    if not loop.reductions:
+        return "plain"
+    last = len(loop.shape) - 1
+    if vector_calls == 0 or prange or any(
+            last not in op.params["axes"] for op in loop.ops if op.out in loop.reductions):
+        return None  # blocking a loop without vector functions costs more than it gains
+    return "blocked"
 
 
 PARALLEL_ABOVE = 1 << 17  # elements: a smaller loop does not pay for the threads

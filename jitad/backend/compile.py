@@ -20,7 +20,9 @@ import hashlib
 import importlib.util
 import linecache
 import os
+import re
 import sys
+import threading
 import time
 import types
 import warnings
@@ -31,12 +33,13 @@ from numba.core.errors import NumbaError, NumbaPerformanceWarning
 
 from .. import version
 from ..errors import CompileError
-from . import diskcache
+from . import diskcache, vecmath
 
 ERROR_MODEL = "numpy"  # x/0 is inf or nan, as in NumPy, not ZeroDivisionError
 # Kernels call the helpers of these modules, and numba's cached machine code
 # holds them inlined: a change to their source must change every kernel's hash.
 _HELPER_MODULES = ("runtime.py",)
+_VECMATH_NAME = {"power": "pow"}  # vm_<NumPy name> is vecmath's <name>
 
 
 def _helpers_stamp() -> str:
@@ -129,10 +132,22 @@ def module_source(kernel_source: str, cache: bool = True) -> str:
               f"from numba import prange\n\n"
               f"from jitad.backend.runtime import safe_mul\n"
               f"from jitad.errors import GuardFailure\n\n")
+    used = sorted(set(re.findall(r"\bvm_(\w+)\(", kernel_source)))
+    if used:
+        # the digest puts vecmath's version in the file name, so a change to
+        # the functions (inlined into the machine code) never loads stale code
+        names = ", ".join(f"{_VECMATH_NAME.get(f, f)} as vm_{f}" for f in used)
+        if "needs_exact_trig(" in kernel_source:
+            names += ", needs_exact_trig"
+        header += (f"# vecmath {vecmath.SOURCE_DIGEST}\n"
+                   f"from jitad.backend.vecmath import {names}\n\n")
     if "@_body_jit" in kernel_source:
         header += (f"_body_jit = numba.njit(error_model={ERROR_MODEL!r}, nogil=True, "
                    f"cache={cache})\n")
     return header + "\n\n" + kernel_source
+
+
+_IMPORT_LOCK = threading.Lock()
 
 
 def compile_kernel(kernel_source: str, consts=()) -> Kernel:
@@ -150,17 +165,20 @@ def compile_kernel(kernel_source: str, consts=()) -> Kernel:
     name = f"jitad_kernel_{digest}"
     if directory is None:
         path = f"<jitad kernel k_{digest}>"
-        module = sys.modules.get(name) or _module_in_memory(name, path, text)
+        with _IMPORT_LOCK:
+            module = sys.modules.get(name) or _module_in_memory(name, path, text)
         fn = numba.njit(**_options(kernel_source))(module.kernel)
         return Kernel(fn, kernel_source, tuple(consts), path, module)
     path = os.path.join(directory, f"k_{digest}.py")
-    module = sys.modules.get(name)
-    if module is None:
-        diskcache.write_checked(path, text)
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # numba's disk cache re-imports it by name
-        spec.loader.exec_module(module)
+    with _IMPORT_LOCK:  # another thread may be importing the same kernel
+        module = sys.modules.get(name)
+        if module is None:
+            diskcache.write_checked(path, text)
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            # numba's disk cache re-imports it by name; only a whole module goes in
+            sys.modules[name] = module
     fn = numba.njit(cache=True, **_options(kernel_source))(module.kernel)
     return Kernel(fn, kernel_source, tuple(consts), path, module)
 

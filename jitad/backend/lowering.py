@@ -31,12 +31,16 @@ from typing import Callable
 import numpy as np
 
 from .. import primitives as P
+from .vecmath import FUNCTIONS as VECTOR_FUNCTIONS
 
 
 @dataclass(frozen=True)
 class Elementwise:
     expr: Callable
     interpret: Callable | None = None  # params -> (param-free primitive, extra scalar operands)
+    # the jitad.backend.vecmath function computing the same value on real
+    # operands, which LLVM can vectorise inside a fused loop (libm's cannot be)
+    vector: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,10 @@ LOWERINGS = {
                               else f"safe_mul({a}, {b})"),
     P.integer_pow_p: Elementwise(_integer_pow,
                                  interpret=lambda n: (P.pow_p, (float(n),))),
-    P.pow_p: Elementwise(lambda a, b: f"{a} ** {b}"),
-    **{prim: Elementwise(_call(f"np.{prim.name}")) for prim in _UFUNCS},
+    P.pow_p: Elementwise(lambda a, b: f"{a} ** {b}", vector="power"),
+    **{prim: Elementwise(_call(f"np.{prim.name}"),
+                         vector=prim.name if prim.name in VECTOR_FUNCTIONS else None)
+       for prim in _UFUNCS},
     P.abs_p: Elementwise(_call("abs")),
     P.max_p: Elementwise(_call("np.maximum")),
     P.min_p: Elementwise(_call("np.minimum")),
