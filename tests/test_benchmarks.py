@@ -89,7 +89,8 @@ def test_results_hold_exact_jitad_and_hand_gradients_and_inexact_differences(qui
                                                          "interpreter"}
     # one guard a step, in each scan the gradient runs (forward and reverse)
     guards = study["guards"]
-    assert guards["guard_ops_in_kernel"] > 0 and guards["guard_ops_in_kernel"] % guards["guards"] == 0
+    checked = guards["guard_ops_in_kernel"]
+    assert checked > 0 and checked % guards["guards"] == 0
     errors = document["step_size_study"]["errors"]["central"]
     assert min(e for e in errors if e is not None) < 1e-9  # the bottom of the V
 
