@@ -459,9 +459,10 @@ def _vector_function(op):
     return lowering.vector
 
 
-# calls in a template that LLVM vectorises (casts, min/max, abs, safe_mul's select)
+# calls in a template that LLVM vectorises: casts, min/max, abs, safe_mul's
+# select, and the functions that are LLVM intrinsics (one vector instruction)
 _VECTOR_CALL = re.compile(r"(np\.(float|int|uint)\d+|np\.bool_|np\.maximum|np\.minimum|abs|"
-                          r"safe_mul)$")
+                          r"safe_mul|np\.(sqrt|floor|ceil|trunc))$")
 
 
 # elements: in a smaller loop the vector functions' compile time (about 0.5 s
