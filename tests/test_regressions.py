@@ -81,3 +81,25 @@ def test_second_derivative_of_power_at_zero_base_in_every_mode():
 def test_a_complex_constant_is_an_error_not_a_dropped_imaginary_part(f):
     with pytest.raises(TypeError, match="complex"):
         jitad.jit(f)(1.0)
+
+
+def test_hessian_through_solve_reshapes_lapacks_fortran_result():
+    """numba's solve/cholesky return Fortran-order arrays: a reshape of one in
+    the Hessian kernel of a GP likelihood raised numba's 'incompatible shape'."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-3.0, 3.0, (12, 2))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(12)
+
+    def nll(p):
+        K = np.exp(p[1]) * np.exp(-0.5 * np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=2)
+                                  / np.exp(p[0]) ** 2) + np.exp(p[2]) * np.eye(12)
+        L = np.linalg.cholesky(K)
+        alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+        return 0.5 * y @ alpha + np.sum(np.log(np.diag(L)))
+    p = np.array([0.2, 0.1, np.log(0.1)])
+    H = jitad.hessian(nll)(p)
+    g = jitad.grad(nll)
+    h = 1e-5
+    columns = [(g(p + h * e) - g(p - h * e)) / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(H, np.array(columns).T, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(H, jitad.hessian(nll)(p), rtol=0)  # warm: the same kernel
