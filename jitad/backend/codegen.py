@@ -293,8 +293,7 @@ class SourceWriter:
                 self.borrowed.add(op.out)
             if lowering.contiguous_operand:  # a reshape of a contiguous array is contiguous
                 self.contiguous.add(op.out)
-        elif op.outputs and op.primitive.kind != "linalg":
-            # numba's LAPACK wrappers (solve, inv, cholesky) return Fortran order
+        elif op.outputs and lowering.contiguous_result:
             self.contiguous.add(op.out)
 
     # the loop context the Indexed templates read through ---------------------

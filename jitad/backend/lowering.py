@@ -68,6 +68,9 @@ class Statement:
     lines: Callable
     view: bool = False               # the result is a view of operand 0
     contiguous_operand: bool = False  # operand 0 must be C-contiguous
+    # False where the result may be in another order: numba's LAPACK wrappers
+    # (solve, inv, cholesky) return Fortran order
+    contiguous_result: bool = True
 
 
 def literal(value) -> str:
@@ -438,11 +441,11 @@ LOWERINGS.update({
     P.cumprod_p: Statement(_scan("1", lambda acc, x: f"{acc} *= {x}")),
     P.argmax_p: Statement(_argmax),
     P.convolve_p: Statement(_convolve),
-    P.solve_p: Statement(_linalg("solve")),
-    P.inv_p: Statement(_linalg("inv")),
+    P.solve_p: Statement(_linalg("solve"), contiguous_result=False),
+    P.inv_p: Statement(_linalg("inv"), contiguous_result=False),
     P.det_p: Statement(_det),
     P.slogdet_p: Statement(_slogdet),
-    P.cholesky_p: Statement(_linalg("cholesky")),
+    P.cholesky_p: Statement(_linalg("cholesky"), contiguous_result=False),
     P.guard_p: Statement(_guard),
 
     # the variadic families: one template for the primitive of every arity
