@@ -209,9 +209,10 @@ class Tracer(TracerBase):
 
     A tracer is the box of one array: in-place writes change its value, and
     ``_view``/``_views`` link it to the array it is a view of and to its own
-    views (``numpy_api.inplace``)."""
+    views (``numpy_api.inplace``); ``_array0d`` marks a 0-d value that is an
+    array, not a NumPy scalar."""
 
-    __slots__ = ("_view", "_views", "_read_only")
+    __slots__ = ("_view", "_views", "_read_only", "_array0d")
     __array_priority__ = 1000
     __hash__ = None  # == records an op; tracers are not dict keys
 
@@ -411,8 +412,11 @@ def trace(f, args, arg_names=None, reads=False, perturb=frozenset()) \
         arr = np.asarray(value)
         if np.iscomplexobj(arr):
             raise _complex_error(value)
-        traced_leaves.append(builder.new_input(arr.shape, arr.dtype,
-                                               arr[()] if arr.ndim == 0 else arr))
+        traced = builder.new_input(arr.shape, arr.dtype, arr[()] if arr.ndim == 0 else arr)
+        # NumPy changes a 0-d array in place but rebinds a scalar (x += 1)
+        traced._array0d = (type(value) is np.ndarray and arr.ndim == 0) or \
+            getattr(leaf, "_array0d", False)
+        traced_leaves.append(traced)
         input_names.append(name)
     substitutes = {}
     for read in candidates(f) if reads else ():

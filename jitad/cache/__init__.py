@@ -150,8 +150,8 @@ def leaf_key(leaf):
         return float
     if kind is np.ndarray:
         return (leaf.shape, leaf.dtype.str)
-    if isinstance(leaf, np.generic):
-        return ((), leaf.dtype.str)
+    if isinstance(leaf, np.generic):  # a scalar, which x += 1 rebinds: not a 0-d array
+        return ("scalar", leaf.dtype.str)
     if leaf is None or kind in (bool, int, str):
         return ("static", leaf)
     raise TypeError(f"jitad cannot take an argument of type {kind.__name__}; pass floats, "
