@@ -248,7 +248,7 @@ class Generator:
         w = f"{name}_w"
         lines = [f"{w} = {v.name} * 1.0"]
         deps = {v.name}
-        kind = self.rng.integers(4)
+        kind = self.rng.integers(6)
         if kind == 0:
             u = self._pick(pool, lambda s: _broadcasts(s.shape, v.shape) and
                            np.broadcast_shapes(s.shape, v.shape) == v.shape)
@@ -259,6 +259,10 @@ class Generator:
             lines += [f"{w}[0] = np.sin({w}[-1])"]
         elif kind == 2 and v.shape and v.shape[0] > 1:
             lines += [f"{name}_view = {w}[1:]", f"{name}_view *= 2.0"]
+        elif kind == 3 and v.shape:  # a traced mask, a constant value
+            lines += [f"{w}[{w} > {round(float(self.rng.uniform(-1, 1)), 2)}] = 0.25"]
+        elif kind == 4 and v.shape:
+            lines += [f"np.multiply({w}, np.cos({v.name}), out={w})"]
         else:
             lines += [f"{w} *= {_constant(_broadcastable(v.shape, self.rng), self.rng)}"]
         lines.append(f"{name} = {w}")
