@@ -7,10 +7,11 @@ functions refused on purpose (with why, and what to use instead), and
 by ``tracer._install_methods`` from the functions of the same name here).
 Everything is written with primitives, so it is recorded; nothing runs NumPy
 on a tracer. The families: ``elementwise``, ``reductions``, ``linalg``,
-``shape``, ``indexing``; ``python -m jitad.coverage`` prints the table.
+``shape``, ``indexing``, ``building`` (``np.array`` of traced values); ``python -m jitad.coverage`` prints the table.
 """
 import numpy as np
 
+from . import building
 from .dispatch import FUNCTIONS, UFUNCS, UNSUPPORTED, implements, unsupported
 from .elementwise import (add, bitwise_and, bitwise_or, bitwise_xor, clip, divide, floor_divide,
                           invert, multiply, negative, power, remainder, round, subtract)
