@@ -43,8 +43,8 @@ def test_float_of_a_traced_value():
 
 
 def test_unknown_numpy_function_is_named():
-    with pytest.raises(TypeError, match=r"np\.sort"):
-        jitad.grad(lambda x: np.sum(np.sort(x)))(np.ones(3))
+    with pytest.raises(TypeError, match=r"np\.partition"):
+        jitad.grad(lambda x: np.sum(np.partition(x, 1)))(np.ones(3))
 
 
 def test_unknown_ufunc_is_named():

@@ -58,6 +58,8 @@ def _split_on(axis, least, name):
         return split(ary, indices_or_sections, axis if ndim_of(ary) > 1 or name != "hsplit"
                      else 0)
     split_axis.__name__ = name
+    split_axis.__doc__ = (f"np.split along axis {axis}" + (" (axis 0 of a 1-d array)"
+                                                           if name == "hsplit" else "") + ".")
     return split_axis
 
 
