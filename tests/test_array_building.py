@@ -165,6 +165,40 @@ def test_errors_name_the_operation():
         jitad.grad(lambda x: np.sum(numpy_array([x[0], x[1]])))(np.ones(2))
 
 
+# ------------------------------------------- compiled: sorting, structure
+
+def test_sort_happens_when_the_kernel_runs():
+    """One kernel, new values in a new order: the permutation is the call's
+    (no re-trace), ties are stable as in NumPy, the gradient is the gather."""
+    def f(x):
+        s = np.sort(x, axis=-1)
+        return np.sum(s * np.arange(1.0, 5.0)) + np.sum(np.argsort(x, axis=0))
+    g = jitad.value_and_grad(f)
+    rng = np.random.default_rng(1)
+    for x in [rng.standard_normal((3, 4)), rng.standard_normal((3, 4)),
+              np.array([[1.0, 0.0, 1.0, 0.0]] * 3)]:
+        value, grad = g(x)
+        assert value == pytest.approx(f(x), rel=1e-14)
+        expected = np.zeros_like(x)
+        np.put_along_axis(expected, np.argsort(x, axis=-1, kind="stable"),
+                          np.broadcast_to(np.arange(1.0, 5.0), x.shape), axis=-1)
+        np.testing.assert_array_equal(grad, expected)
+    assert g.cache.traces == 1
+    np.testing.assert_array_equal(jitad.jit(lambda x: np.argsort(x))(x[0]), [1, 3, 0, 2])
+
+
+def test_structure_in_a_compiled_kernel():
+    def f(x):
+        return (np.sum(np.tril(x) ** 2) + np.sum(np.pad(x, ((1, 2), (3, 0)), mode="reflect") ** 3)
+                + np.sum(np.gradient(x ** 2, 0.3, edge_order=2)[1] ** 2)
+                + np.sum(np.stack(np.meshgrid(x[0], x[1])) ** 2)
+                + np.sum(np.pad(x, 1, constant_values=x[0, 0]) ** 2))
+    x = np.random.default_rng(2).standard_normal((3, 4))
+    assert jitad.jit(f)(x) == pytest.approx(f(x), rel=1e-13)
+    np.testing.assert_allclose(jitad.grad(f)(x), jitad.fd.grad(f, x, method="complex"),
+                               rtol=1e-12, atol=1e-13)
+
+
 # ---------------------------------------------------------- the mechanism
 
 def test_numpy_is_restored_after_a_trace_and_after_an_error():
