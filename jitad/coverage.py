@@ -226,6 +226,10 @@ checks that this file is up to date.
   jitad puts wrappers in their place in the `numpy` module; a name bound by
   `from numpy import array` is NumPy's own and is refused with that advice).
   `np.array(x)` of a traced array is a copy, `np.asarray(x)` the same array.
+- **Scalar casts**: `np.float64(x)` and `np.float32(x)` of a traced value
+  are traced casts (the derivative flows, as through `x * 1.0`);
+  `np.int64(x)` (and the other integer types) take the integer out of the
+  trace with a guard, exactly as `int(x)`.
 - **np.sort/np.argsort** sort when the kernel runs, on the values of that
   call (stable: ties keep their order); the derivative of np.sort is the
   gather by the permutation, argsort has none.

@@ -266,6 +266,10 @@ class Tracer(TracerBase):
         if self._builder.is_read(self):  # data read from outside: a constant from here on
             value = np.asarray(self._builder.escape(self))
             return value if dtype is None else value.astype(dtype)
+        if dtype is not None and self.size == 1 and np.dtype(dtype).kind in "iu":
+            # np.int64(x), np.int32(x): an integer taken out of the trace, as int(x)
+            name = np.dtype(dtype).name
+            return np.asarray(self._concrete(f"np.{name}()", "integer", int), dtype)
         raise TraceError("jitad cannot turn a traced value into a NumPy array (a library outside "
                          "NumPy asked for one, or NumPy's own np.array was reached under another "
                          "name, as after `from numpy import array`); use NumPy functions on it "

@@ -199,6 +199,41 @@ def test_structure_in_a_compiled_kernel():
                                rtol=1e-12, atol=1e-13)
 
 
+# ------------------------------------------------------------ scalar casts
+
+def test_float64_and_float32_casts_keep_the_derivative():
+    def f(x):
+        a = np.float64(x[0] * x[1])
+        b = np.float32(x[2])
+        assert a.dtype == np.float64 and b.dtype == np.float32 and a.shape == ()
+        return a * x[2] + np.float64(b) ** 2 + np.sum(np.float64(x) ** 2)
+    x = np.array([0.5, 1.5, 2.0])
+    np.testing.assert_allclose(jitad.grad(f)(x), [1.5 * 2 * 1 + 1.0, 0.5 * 2 + 3.0,
+                                                  0.75 + 4.0 + 4.0], rtol=1e-7)
+    assert jitad.jit(lambda x: np.float32(x))(x).dtype == np.float32
+
+
+def test_int64_cast_is_a_guard_like_int():
+    def f(x):
+        return x[np.int64(x[2])] * x[0]
+    g = jitad.grad(f)
+    np.testing.assert_array_equal(g(np.array([2.0, 3.0, 1.4])), [3.0, 2.0, 0.0])
+    np.testing.assert_array_equal(g(np.array([2.0, 3.0, 1.9])), [3.0, 2.0, 0.0])
+    assert g.cache.traces == 1  # the same integer: the guard holds
+    np.testing.assert_array_equal(g(np.array([2.0, 3.0, 0.2])), [4.0, 0.0, 0.0])
+    assert g.cache.traces == 2  # a new integer: re-traced
+
+
+def test_numpy_classes_behave_during_a_trace():
+    def f(x):
+        assert isinstance(np.float64(1.0), np.float64) and issubclass(np.float64, np.floating)
+        assert np.dtype(np.float64) == np.float64 and np.zeros(2, np.float32).dtype == np.float32
+        assert type(np.float64(2.0)) is np.dtype(np.float64).type
+        return x * 2.0
+    jitad.grad(f)(1.0)
+    assert np.float64 is np.dtype("float64").type
+
+
 # ---------------------------------------------------------- the mechanism
 
 def test_numpy_is_restored_after_a_trace_and_after_an_error():
@@ -212,7 +247,7 @@ def test_numpy_is_restored_after_a_trace_and_after_an_error():
     with pytest.raises(RuntimeError, match="boom"):
         jitad.grad(fails)(1.0)
     assert np.array is numpy_array and np.asarray.__class__ is not building.NumpyFunction
-    assert not building.installed()
+    assert np.float64 is np.dtype("float64").type and not building.installed()
 
 
 def test_other_threads_get_numpys_results_during_a_trace():

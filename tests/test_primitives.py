@@ -420,6 +420,13 @@ BUILDING_CASES = [
          (SEPARATED,), single((3, 2))),
     Case("argsort_gather", lambda a: a[np.argsort(-a)] * np.arange(4.0) + a.argsort(), (
         SEPARATED,), single((4,))),
+    # (np.float64 of a complex number drops the complex step's part: central differences)
+    Case("float64_cast", lambda a: np.float64(a) * a + np.float64(a[..., :1] if a.ndim else a),
+         (R,), single((), (3,), (2, 3)), analytic=False),
+    Case("float32_cast", lambda a: np.float64(np.float32(a) * 1.0) ** 2 * 0.0 + a * a, (R,),
+         single((), (3,))),
+    Case("int64_cast_index", lambda a: a[np.int64(np.abs(a[0]) + 1.0)] * a, (Domain(0.1, 0.9),),
+         single((3,)), analytic=False),
     Case("einsum_sublist", lambda a, b: np.einsum(a, [0, 1], b, [1, 2], [0, 2])
          + np.einsum(a, [Ellipsis, 1], [Ellipsis])[:, None], (R, R), (((2, 3), (3, 4)),)),
 ]

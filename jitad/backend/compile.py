@@ -35,7 +35,7 @@ from numba.extending import typeof_impl
 
 from .. import version
 from ..errors import CompileError
-from ..numpy_api.building import NumpyFunction
+from ..numpy_api.building import CastClass, NumpyFunction
 from . import diskcache, vecmath
 
 
@@ -45,6 +45,12 @@ def _typeof_numpy_function(val, c):
     (``numpy_api.building``); numba, compiling a kernel meanwhile in another
     thread, types them as NumPy's own functions."""
     return cpu_target.typing_context.resolve_value_type(val.original)
+
+
+@typeof_impl.register(CastClass)
+def _typeof_cast_class(val, c):
+    """``np.float64`` and ``np.float32`` while a trace records: NumPy's classes."""
+    return typeof_impl(val.numpy_class, c)
 
 
 ERROR_MODEL = "numpy"  # x/0 is inf or nan, as in NumPy, not ZeroDivisionError

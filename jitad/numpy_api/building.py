@@ -1,5 +1,6 @@
 """Arrays built from traced values: ``np.array([x[1], -k * x[0]])``,
-``np.asarray``, ``np.r_``/``np.c_``, ``np.append``.
+``np.asarray``, ``np.r_``/``np.c_``, ``np.append``; and the scalar casts
+``np.float64(x)``, ``np.float32(x)`` of traced values.
 
 NumPy does not hand ``np.array``, ``np.asarray``, ``np.asanyarray`` or
 ``np.ascontiguousarray`` to ``__array_function__``: it asks each element
@@ -18,8 +19,18 @@ concatenated in C order, and the result reshaped. Shape, dtype and errors
 NumPy on the same structure with each tracer replaced by zeros of its shape
 and dtype.
 
+``np.float64`` and ``np.float32`` cannot be wrapped by a function (they are
+classes that code uses as dtypes), so while a trace records they are
+subclasses with a metaclass (``CastClass``) whose call on a traced value is a
+traced cast, and which otherwise behave as NumPy's classes.
+
 Limits:
 
+- Calls from installed packages (code under site-packages: scipy and other
+  libraries, which convert their inputs with ``np.asarray``) get NumPy's own
+  function, so a library that cannot be traced is refused with the message
+  of ``Tracer.__array__`` instead of running on values it was not written
+  for. User code, and packages installed in development mode, are traced.
 - ``from numpy import array`` (or ``asarray``) binds NumPy's C function
   itself, which jitad cannot see: such a call on traced values raises the
   ``TraceError`` of ``Tracer.__array__``, which says to write ``np.array``.
@@ -27,6 +38,11 @@ Limits:
   thin wrapper too (same result, about 0.2 us more per call); numba sees the
   wrapper as NumPy's function (``jitad.backend.compile`` registers it), so
   kernels compiled meanwhile are unaffected.
+- While a trace records, ``np.float64 is numpy.float64``'s own class is
+  false (``type(v) is np.float64`` is then false in every thread; prefer
+  ``isinstance``, which answers as always). ``from numpy import float64``
+  binds NumPy's class: its call on a traced value is refused as ``float()``
+  of a value that flows into the result is.
 - ``np.array(..., dtype=object)`` of traced values is refused; a traced
   value read from outside the function (``jitad.reads``) passed alone to
   ``np.asarray`` stays what it was, a NumPy array (a constant of the trace).
@@ -41,6 +57,7 @@ array([[ 0.,  1.],
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import types
 
@@ -63,12 +80,21 @@ class NumpyFunction:
         functools.update_wrapper(self, original)
 
     def __call__(self, *args, **kwargs):
-        if args and active_builders() and holds_tracer(args[0]):
+        if args and active_builders() and holds_tracer(args[0]) and not _from_library(1):
             return self.traced(*args, **kwargs)
         return self.original(*args, **kwargs)
 
     def __repr__(self):
         return f"<jitad's wrapper of {self.original!r}>"
+
+
+def _from_library(depth) -> bool:
+    """Whether the caller ``depth`` frames up is an installed package's code
+    (a library that converts its input with np.asarray, as scipy does): it
+    gets NumPy's own function, whose refusal names the conversion, rather
+    than running on half-traced values it was not written for."""
+    path = sys._getframe(depth + 1).f_code.co_filename.replace("\\", "/")
+    return ("/site-packages/" in path or "/dist-packages/" in path) and "/jitad/" not in path
 
 
 def holds_tracer(obj) -> bool:
@@ -221,9 +247,40 @@ _traced_getitem = _traced_axis_getitem()
 
 
 def _axis_getitem(self, key):
-    if active_builders() and holds_tracer(key if isinstance(key, tuple) else (key,)):
+    if active_builders() and holds_tracer(key if isinstance(key, tuple) else (key,)) \
+            and not _from_library(1):
         return _traced_getitem(self, key)
     return _original_getitem(self, key)
+
+
+# ------------------------------------------------------------ scalar casts
+
+class CastClass(type):
+    """The metaclass of the stand-ins for ``np.float64`` and ``np.float32``
+    while a trace records. Called on a traced value in a tracing thread, one
+    is a traced cast (``x * 1.0`` would keep the derivative the same way);
+    otherwise it calls NumPy's class, so every instance is NumPy's own, and
+    ``isinstance``, ``issubclass``, ``np.dtype(...)`` and ``dtype == ...``
+    answer as for NumPy's class. (``np.int64(x)`` is left to NumPy: it asks
+    ``Tracer.__array__`` for an integer, which is a guard, as ``int(x)``.)"""
+
+    def __call__(cls, *args, **kwargs):
+        if args and active_builders() and is_tracer(args[0]) and not kwargs \
+                and not _from_library(1):
+            return _new_box(as_dtype(args[0], np.dtype(cls.numpy_class)))
+        return cls.numpy_class(*args, **kwargs)
+
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, cls.numpy_class)
+
+    def __subclasscheck__(cls, sub):
+        return issubclass(sub, cls.numpy_class)
+
+
+def _stand_in(numpy_class):
+    return CastClass(numpy_class.__name__, (numpy_class,),
+                     {"numpy_class": numpy_class, "__module__": "numpy",
+                      "__qualname__": numpy_class.__name__, "__doc__": numpy_class.__doc__})
 
 
 # ------------------------------------------------------------ installing
@@ -233,6 +290,8 @@ _ORIGINALS = {name: getattr(np, name) for name in
 _WRAPPERS = {name: NumpyFunction(_ORIGINALS[name], fn) for name, fn in
              (("array", array), ("asarray", asarray), ("asanyarray", asanyarray),
               ("ascontiguousarray", ascontiguousarray))}
+_CASTS = {name: getattr(np, name) for name in ("float64", "float32")}
+_STAND_INS = {name: _stand_in(cls) for name, cls in _CASTS.items()}
 _lock = threading.Lock()
 _depth = 0
 
@@ -243,7 +302,7 @@ def enter():
     with _lock:
         _depth += 1
         if _depth == 1:
-            for name, wrapper in _WRAPPERS.items():
+            for name, wrapper in {**_WRAPPERS, **_STAND_INS}.items():
                 setattr(np, name, wrapper)
             AxisConcatenator.__getitem__ = _axis_getitem
 
@@ -254,7 +313,7 @@ def exit():
     with _lock:
         _depth -= 1
         if _depth == 0:
-            for name, original in _ORIGINALS.items():
+            for name, original in {**_ORIGINALS, **_CASTS}.items():
                 setattr(np, name, original)
             AxisConcatenator.__getitem__ = _original_getitem
 
