@@ -26,11 +26,10 @@ traced cast, and which otherwise behave as NumPy's classes.
 
 Limits:
 
-- Calls from installed packages (code under site-packages: scipy and other
-  libraries, which convert their inputs with ``np.asarray``) get NumPy's own
-  function, so a library that cannot be traced is refused with the message
-  of ``Tracer.__array__`` instead of running on values it was not written
-  for. User code, and packages installed in development mode, are traced.
+- Calls from the code of scipy and the other ``LIBRARIES`` (which convert
+  their inputs with ``np.asarray``) get NumPy's own function, so such a
+  library is refused with the message of ``Tracer.__array__`` instead of
+  running on values it was not written for. Every other caller is traced.
 - ``from numpy import array`` (or ``asarray``) binds NumPy's C function
   itself, which jitad cannot see: such a call on traced values raises the
   ``TraceError`` of ``Tracer.__array__``, which says to write ``np.array``.
@@ -88,13 +87,18 @@ class NumpyFunction:
         return f"<jitad's wrapper of {self.original!r}>"
 
 
+# Libraries that convert their inputs with np.asarray and go on in code that
+# was not written for traced values (scipy.special.logsumexp, ...).
+LIBRARIES = frozenset({"scipy", "sklearn", "pandas", "statsmodels", "matplotlib", "xarray",
+                       "skimage", "numba", "sympy"})
+
+
 def _from_library(depth) -> bool:
-    """Whether the caller ``depth`` frames up is an installed package's code
-    (a library that converts its input with np.asarray, as scipy does): it
-    gets NumPy's own function, whose refusal names the conversion, rather
-    than running on half-traced values it was not written for."""
-    path = sys._getframe(depth + 1).f_code.co_filename.replace("\\", "/")
-    return ("/site-packages/" in path or "/dist-packages/" in path) and "/jitad/" not in path
+    """Whether the caller ``depth`` frames up is the code of one of
+    ``LIBRARIES``: it gets NumPy's own function, whose refusal names the
+    conversion, rather than running on half-traced values."""
+    name = sys._getframe(depth + 1).f_globals.get("__name__") or ""
+    return name.partition(".")[0] in LIBRARIES
 
 
 def holds_tracer(obj) -> bool:
