@@ -268,10 +268,13 @@ def test_other_threads_get_numpys_results_during_a_trace():
         c = np.r_[np.ones(2), 3.0]
         d = np.ascontiguousarray(np.ones((2, 3)).T)
 
+        e = np.float64(2.5)
+
         @numba.njit
         def kernel(v):
-            return np.asarray(v).sum() + np.ascontiguousarray(v).sum()
-        seen.update(a=a, b=b, c=c, d=d, k=kernel(np.ones(3)))
+            return np.asarray(v).sum() + np.ascontiguousarray(v).sum() + np.float64(v[0]) \
+                + np.float32(v[1])
+        seen.update(a=a, b=b, c=c, d=d, e=e, k=kernel(np.ones(3)))
         release.set()
 
     thread = threading.Thread(target=other)
@@ -282,7 +285,8 @@ def test_other_threads_get_numpys_results_during_a_trace():
     assert type(seen["a"]) is np.ndarray and seen["a"].dtype == np.float32
     np.testing.assert_array_equal(seen["b"], [[1, 2], [3, 4]])
     np.testing.assert_array_equal(seen["c"], [1.0, 1.0, 3.0])
-    assert seen["d"].flags.c_contiguous and seen["k"] == 6.0
+    assert seen["d"].flags.c_contiguous and seen["k"] == 8.0
+    assert type(seen["e"]) is np.dtype(np.float64).type and isinstance(seen["e"], np.float64)
     assert not building.installed()
 
 
