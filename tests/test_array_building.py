@@ -313,3 +313,20 @@ def test_traces_in_many_threads_at_once():
         t.join()
     assert not errors, errors[0]
     assert not building.installed() and np.array is numpy_array
+
+
+def test_a_kernel_compiled_while_a_trace_records():
+    """numba compiles (in the tracing thread) a kernel that calls
+    np.ascontiguousarray and np.float32 while the stand-ins are installed."""
+    def solved(w):
+        return np.sum(np.linalg.solve(np.outer(w, w) + np.eye(3), w).T.reshape(-1))
+
+    def inner(w):
+        return solved(w) + np.sum(np.float32(w) * np.float64(2.0))
+
+    def outer(x):
+        assert building.installed()
+        return np.sum(x * jitad.grad(inner)(np.array([0.1, 0.2, 0.3])))
+    w = np.array([0.1, 0.2, 0.3])
+    expected = jitad.fd.grad(solved, w, method="complex") + 2.0
+    np.testing.assert_allclose(jitad.grad(outer)(np.ones(3)), expected, rtol=1e-13)
