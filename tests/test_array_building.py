@@ -161,6 +161,16 @@ def test_errors_name_the_operation():
         jitad.grad(lambda x: np.sum(np.array([x, [1.0]])))(np.ones(2))
     with pytest.raises(TypeError, match="dtype=object"):
         jitad.grad(lambda x: np.sum(np.array([x[0], x[1]], dtype=object)))(np.ones(2))
+    with pytest.raises(TypeError, match="dtype=object"):
+        jitad.grad(lambda x: np.sum(np.asarray(x, dtype=object)))(np.ones(2))
+    with pytest.raises(TypeError, match=r"np\.pad\(mode='mean'\).*'wrap'.*np\.concatenate"):
+        jitad.grad(lambda x: np.sum(np.pad(x, 1, mode="mean")))(np.ones(2))
+    with pytest.raises(TypeError, match="reflect_type='odd'"):
+        jitad.grad(lambda x: np.sum(np.pad(x, 1, mode="reflect", reflect_type="odd")))(np.ones(2))
+    with pytest.raises(TypeError, match="coordinates must be constants"):
+        jitad.grad(lambda x: np.sum(np.gradient(x, x)))(np.arange(3.0))
+    with pytest.raises(TypeError, match=r"np\.partition"):
+        jitad.grad(lambda x: np.sum(np.partition(x, 1)))(np.ones(3))
     with pytest.raises(TypeError, match=r"from numpy import array.*np\.array\(\.\.\.\)"):
         jitad.grad(lambda x: np.sum(numpy_array([x[0], x[1]])))(np.ones(2))
 

@@ -161,6 +161,13 @@ def _with_ndmin(x, ndmin):
     return x
 
 
+def _numeric(dtype):
+    if dtype is not None and np.dtype(dtype) == object:
+        raise TraceError("np.array(..., dtype=object) of traced values: jitad records numeric "
+                         "arrays only; leave out dtype=object")
+    return dtype
+
+
 def _is_read(x) -> bool:
     return is_tracer(x) and x._builder.is_read(x)
 
@@ -179,7 +186,7 @@ def array(obj, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, like=N
                                    ndmin=ndmin)
     if not is_tracer(obj):
         return _built(obj, dtype, ndmin)
-    out = obj if dtype is None else as_dtype(obj, np.dtype(dtype))
+    out = obj if _numeric(dtype) is None else as_dtype(obj, np.dtype(dtype))
     if out is obj and copy is not False:
         out = _new_box(obj)
     return _with_ndmin(out, ndmin)
@@ -193,7 +200,7 @@ def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
         return _ORIGINALS["asarray"](a, dtype, order)
     if not is_tracer(a):
         return _built(a, dtype)
-    out = a if dtype is None else as_dtype(a, np.dtype(dtype))
+    out = a if _numeric(dtype) is None else as_dtype(a, np.dtype(dtype))
     return _new_box(out) if copy and out is a else out
 
 

@@ -92,9 +92,10 @@ def pad(array, pad_width, mode="constant", **kwargs):
     if unknown:
         raise TypeError(f"np.pad(mode={mode!r}): unsupported keyword(s) {sorted(unknown)}")
     if mode != "constant" and mode not in _COPYING_MODES:
+        modes = ", ".join(map(repr, ("constant",) + _COPYING_MODES))
         raise TraceError(f"np.pad(mode={mode!r}) of a traced array of shape {shape_of(array)}: "
-                         f"jitad supports the modes 'constant', {', '.join(map(repr, _COPYING_MODES))}; "
-                         "write the others with np.concatenate")
+                         f"jitad supports the modes {modes}; write the others with "
+                         "np.concatenate")
     x = array
     for axis, (before, after) in enumerate(widths):
         if before < 0 or after < 0:
