@@ -56,11 +56,13 @@ class Builder:
         self.closed = False
 
     def __enter__(self):
+        api.building.enter()  # np.array and friends see traced values (numpy_api.building)
         active_builders().append(self)
         return self
 
     def __exit__(self, *exc):
         active_builders().remove(self)
+        api.building.exit()
 
     def new_input(self, shape, dtype, val=None) -> "Tracer":
         var = Var(tuple(shape), np.dtype(dtype))
@@ -265,9 +267,16 @@ class Tracer(TracerBase):
         if self._builder.is_read(self):  # data read from outside: a constant from here on
             value = np.asarray(self._builder.escape(self))
             return value if dtype is None else value.astype(dtype)
-        raise TraceError("jitad cannot turn a traced value into a NumPy array (np.asarray, "
-                         "np.array, or a library outside NumPy called it); use NumPy functions "
-                         "on it directly, or jitad.stop_gradient if it is a constant")
+        if dtype is not None and self.size == 1 and np.dtype(dtype).kind in "iu":
+            # np.int64(x), np.int32(x): an integer taken out of the trace, as int(x)
+            name = np.dtype(dtype).name
+            return np.asarray(self._concrete(f"np.{name}()", "integer", int), dtype)
+        raise TraceError("jitad cannot turn a traced value into a NumPy array (a library outside "
+                         "NumPy asked for one, or NumPy's own np.array was reached under another "
+                         "name, as after `from numpy import array`); use NumPy functions on it "
+                         "directly, write np.array(...) / np.asarray(...) through the numpy "
+                         "module (jitad records those), or jitad.stop_gradient if it is a "
+                         "constant")
 
     # Python values from traced values: guards -------------------------------
     def _concrete(self, what, kind, convert):

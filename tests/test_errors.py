@@ -9,6 +9,8 @@ import pytest
 
 import jitad
 
+numpy_asarray = np.asarray  # bound before any trace: NumPy's own function
+
 
 def test_grad_of_a_non_scalar_names_the_shape():
     with pytest.raises(TypeError, match=r"scalar output, got an array of shape \(3,\)"):
@@ -41,8 +43,8 @@ def test_float_of_a_traced_value():
 
 
 def test_unknown_numpy_function_is_named():
-    with pytest.raises(TypeError, match=r"np\.sort"):
-        jitad.grad(lambda x: np.sum(np.sort(x)))(np.ones(3))
+    with pytest.raises(TypeError, match=r"np\.partition"):
+        jitad.grad(lambda x: np.sum(np.partition(x, 1)))(np.ones(3))
 
 
 def test_unknown_ufunc_is_named():
@@ -51,8 +53,11 @@ def test_unknown_ufunc_is_named():
 
 
 def test_non_numpy_library_on_a_traced_value():
-    with pytest.raises(TypeError, match="cannot turn a traced value into a NumPy array"):
-        jitad.grad(lambda x: np.sum(np.asarray(x)))(np.ones(3))
+    """NumPy's own asarray under another name (a library that did ``from
+    numpy import asarray``): jitad cannot see it, and says what to write."""
+    with pytest.raises(TypeError, match=r"cannot turn a traced value into a NumPy array.*"
+                                        r"from numpy import array.*np\.array\(\.\.\.\)"):
+        jitad.grad(lambda x: np.sum(numpy_asarray(x)))(np.ones(3))
 
 
 def test_writing_a_traced_value_into_a_numpy_array_says_what_to_do():

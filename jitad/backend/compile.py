@@ -30,14 +30,34 @@ from dataclasses import dataclass
 
 import numba
 from numba.core.errors import NumbaError, NumbaPerformanceWarning
+from numba.core.registry import cpu_target
+from numba.extending import typeof_impl
 
 from .. import version
 from ..errors import CompileError
+from ..numpy_api.building import CastClass, NumpyFunction
 from . import diskcache, vecmath
+
+
+@typeof_impl.register(NumpyFunction)
+def _typeof_numpy_function(val, c):
+    """While a trace records, ``np.asarray`` and friends are jitad's wrappers
+    (``numpy_api.building``); numba, compiling a kernel meanwhile in another
+    thread, types them as NumPy's own functions."""
+    return cpu_target.typing_context.resolve_value_type(val.original)
+
+
+@typeof_impl.register(CastClass)
+def _typeof_cast_class(val, c):
+    """``np.float64`` and ``np.float32`` while a trace records: NumPy's classes."""
+    return typeof_impl(val.numpy_class, c)
+
 
 ERROR_MODEL = "numpy"  # x/0 is inf or nan, as in NumPy, not ZeroDivisionError
 # Kernels call the helpers of these modules, and numba's cached machine code
 # holds them inlined: a change to their source must change every kernel's hash.
+
+
 _HELPER_MODULES = ("runtime.py",)
 _VECMATH_NAME = {"power": "pow"}  # vm_<NumPy name> is vecmath's <name>
 

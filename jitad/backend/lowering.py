@@ -410,6 +410,15 @@ def _argmax(out, x, axis):
     return head + loops + ["    " * len(others) + line for line in body]
 
 
+def _argsort(out, x, axis):
+    """np.argsort of each line along ``axis`` (mergesort: stable, as the impl)."""
+    others = [d for d in range(x.ndim) if d != axis]
+    index = [":" if d == axis else f"i{d}" for d in range(x.ndim)]
+    body = [f"{at(out, index)} = np.argsort({at(x, index)}, kind='mergesort')"]
+    loops = ["    " * k + f"for i{d} in range({x.shape[d]}):" for k, d in enumerate(others)]
+    return [_empty(out)] + loops + ["    " * len(others) + line for line in body]
+
+
 def _convolve(out, a, v):
     """out[..., p + q] += a[..., p] * v[..., q], leading axes broadcast."""
     s = _suffix(out)
@@ -440,6 +449,7 @@ LOWERINGS.update({
     P.cumsum_p: Statement(_scan("0", lambda acc, x: f"{acc} += {x}")),
     P.cumprod_p: Statement(_scan("1", lambda acc, x: f"{acc} *= {x}")),
     P.argmax_p: Statement(_argmax),
+    P.argsort_p: Statement(_argsort),
     P.convolve_p: Statement(_convolve),
     P.solve_p: Statement(_linalg("solve"), contiguous_result=False),
     P.inv_p: Statement(_linalg("inv"), contiguous_result=False),
