@@ -97,3 +97,17 @@ def test_leaked_tracer_is_detected():
     jitad.grad(f)(1.0)
     with pytest.raises(TypeError, match="escaped from a finished trace"):
         jitad.grad(lambda y: y * leaked[0])(1.0)
+
+
+def test_a_kernel_numba_rejects_names_the_op_and_the_input_types():
+    """Never a numba traceback: the error names the IR line of the statement
+    numba rejected, the kernel's input types, and says it is jitad's bug."""
+    from jitad.backend.compile import compile_kernel
+    from jitad.errors import CompileError
+    kernel = compile_kernel("def kernel(v_0):\n    # v_1 = bogus(v_0)\n"
+                            "    v_1 = v_0.no_such_method()\n    return (v_1,)\n")
+    with pytest.raises(CompileError, match=r"at `v_1 = bogus\(v_0\)` \(line \d+\), for inputs "
+                                           r"float64\[3\]; this is a bug in jitad") as caught:
+        kernel(np.ones(3))
+    assert "Unknown attribute 'no_such_method'" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__

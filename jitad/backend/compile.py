@@ -115,11 +115,27 @@ class Kernel:
                 self._load_or_compile(tuple(inputs) + self.consts)
             except NumbaError as exc:
                 raise CompileError(f"numba could not compile the kernel jitad generated "
-                                   f"({self.path}); this is a bug in jitad, please report it "
-                                   f"with that file.\n{type(exc).__name__}: "
-                                   f"{str(exc).splitlines()[0]}") from None
+                                   f"({self.path}){self._failing_op(str(exc))}, for inputs "
+                                   f"{', '.join(map(_type_of, inputs)) or 'none'}; this is a "
+                                   f"bug in jitad, please report it with that file.\n"
+                                   f"{type(exc).__name__}: {_reason(str(exc))}") from None
         self.compile_seconds = time.perf_counter() - start
         self.compiled = True
+
+    def _failing_op(self, message: str) -> str:
+        """``: at <the IR line of the op whose statement numba rejected>``,
+        from the kernel line numba's message names, or "" if it names none."""
+        lines = linecache.getlines(self.path) if self.module is not None else []
+        found = re.findall(r'File "([^"]+)", line (\d+)', message)
+        name = os.path.basename(self.path)  # numba prints the path relative to the cwd
+        numbers = [int(n) for path, n in found if os.path.basename(path) == name]
+        if not numbers or not lines:
+            return ""
+        for line in reversed(lines[:numbers[-1]]):
+            text = line.strip()
+            if text.startswith("# v_") or text.startswith("# fused loop"):
+                return f": at `{text[2:]}` (line {numbers[-1]})"
+        return f": at line {numbers[-1]}"
 
     def machine_code_cached(self) -> bool:
         """Whether numba has machine code for this kernel on disk (loading it
@@ -142,6 +158,21 @@ class Kernel:
             diskcache.remove_machine_code(self.path)
             self.fn = numba.njit(cache=True, **_options(self.source))(self.module.kernel)
             self.fn.compile(signature)
+
+
+def _reason(message: str) -> str:
+    """The line of numba's message that says what failed (its first says in
+    which compiler pass)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    detail = [line for line in lines[1:2] if not line.startswith("File ")]
+    return " ".join(lines[:1] + detail)
+
+
+def _type_of(value) -> str:
+    """A kernel argument's type as jitad prints it: float64[3], int64."""
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", type(value).__name__)
+    return f"{dtype}[{', '.join(map(str, shape))}]" if shape else str(dtype)
 
 
 def module_source(kernel_source: str, cache: bool = True) -> str:
