@@ -36,7 +36,7 @@ from numba.extending import typeof_impl
 from .. import version
 from ..errors import CompileError
 from ..numpy_api.building import CastClass, NumpyFunction
-from . import diskcache, vecmath
+from . import diskcache
 
 
 @typeof_impl.register(NumpyFunction)
@@ -190,6 +190,7 @@ def module_source(kernel_source: str, cache: bool = True) -> str:
         names = ", ".join(f"{_VECMATH_NAME.get(f, f)} as vm_{f}" for f in used)
         if "needs_exact_trig(" in kernel_source:
             names += ", needs_exact_trig"
+        from . import vecmath  # only now: defining its functions costs ~20 ms of import
         header += (f"# vecmath {vecmath.SOURCE_DIGEST}\n"
                    f"from jitad.backend.vecmath import {names}\n\n")
     if "@_body_jit" in kernel_source:

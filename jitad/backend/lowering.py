@@ -31,8 +31,14 @@ from typing import Callable
 import numpy as np
 
 from .. import primitives as P
-from .vecmath import FUNCTIONS as VECTOR_FUNCTIONS
 
+# the NumPy names of jitad.backend.vecmath.FUNCTIONS, written out so that
+# importing jitad does not define those functions (~20 ms); compile.py
+# imports vecmath when a kernel calls one (tests/test_vecmath.py checks both agree)
+VECTOR_FUNCTIONS = frozenset({
+    "sin", "cos", "tan", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "power",
+    "sinh", "cosh", "tanh", "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh",
+    "arctanh", "cbrt"})
 
 @dataclass(frozen=True)
 class Elementwise:
