@@ -419,6 +419,8 @@ def trace(f, args, arg_names=None, reads=False, perturb=frozenset()) \
             continue
         value = leaf._val if isinstance(leaf, Tracer) else leaf
         arr = np.asarray(value)
+        if not arr.dtype.isnative:  # the kernel takes it in native byte order
+            arr = arr.astype(arr.dtype.newbyteorder("="))
         if np.iscomplexobj(arr):
             raise _complex_error(value)
         traced = builder.new_input(arr.shape, arr.dtype, arr[()] if arr.ndim == 0 else arr)

@@ -160,13 +160,19 @@ def leaf_key(leaf):
 
 def flat_key(args):
     """The key of a call whose arguments are all floats and arrays (the
-    common case, keyed without flattening), or None."""
-    key = tuple([float if type(a) is float else (a.shape, a.dtype.str)
-                 if type(a) is np.ndarray else _NOT_FLAT for a in args])
-    return None if _NOT_FLAT in key else key
-
-
-_NOT_FLAT = object()  # an argument flat_key does not key (a container, a tracer)
+    common case, keyed without flattening), or None. Run on every call: an
+    array is keyed by its dtype object (``dtype.str`` builds a string, which
+    costs more than the rest of the key)."""
+    key = []
+    for a in args:
+        kind = type(a)
+        if kind is float:
+            key.append(float)
+        elif kind is np.ndarray:
+            key.append((a.shape, a.dtype))
+        else:
+            return None
+    return tuple(key)
 
 
 @dataclass(frozen=True)
