@@ -457,16 +457,23 @@ def qr(a, mode="reduced"):
 
 
 _RANK_DEFICIENT = ("np.linalg.{name} of a {m}x{n} matrix: jitad differentiates it at full rank "
-                   "only, and this matrix is rank-deficient (a singular value within "
-                   "max(m, n) * eps * max(s) of zero)")
+                   "only, and this matrix is rank-deficient (a singular value at or below "
+                   "{rcond:.3g} * max(s), where NumPy would drop it)")
 
 
-def _full_rank(x, a, name):
-    """x, once the kernel has checked that the matrices a have full rank."""
+def _full_rank(x, a, name, rcond=None):
+    """x, once the kernel has checked that the matrices a have full rank:
+    no singular value at or below ``rcond * max(s)`` (NumPy's cutoff, below
+    which it would drop that singular value; default max(m, n) * eps)."""
     m, n = shape_of(a)[-2:]
     s = P.svd_p.bind(a)[1]
-    return P.check(x, s, "nonzero", max(m, n) * float(np.finfo(dtype_of(a)).eps),
-                   _RANK_DEFICIENT.format(name=name, m=m, n=n)), s
+    if rcond is None:
+        rcond = max(m, n) * float(np.finfo(dtype_of(a)).eps)
+    elif not isinstance(rcond, (int, float, np.integer, np.floating)):
+        raise TypeError(f"np.linalg.{name}: rcond must be a number on traced values, got "
+                        f"{type(rcond).__name__}")
+    return P.check(x, s, "nonzero", float(rcond),
+                   _RANK_DEFICIENT.format(name=name, m=m, n=n, rcond=float(rcond))), s
 
 
 def _tall_pinv(a):
@@ -483,7 +490,8 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     (a,) = _matrices("pinv", a)
     m, n = shape_of(a)[-2:]
     result = _tall_pinv(a) if m >= n else P.swap_last(_tall_pinv(P.swap_last(a)))
-    return _full_rank(result, a, "pinv")[0]
+    cutoff = rtol if rtol is not None else 1e-15 if rcond is None else rcond  # NumPy's
+    return _full_rank(result, a, "pinv", cutoff)[0]
 
 
 @implements(np.linalg.lstsq)
@@ -506,7 +514,7 @@ def lstsq(a, b, rcond=None):
     q, r = P.qr_p.bind(a)
     x = P.solve(r, _dot2(P.swap_last(q), b if ndim_of(b) == 2 else P.reshape(b, (m, 1))))
     x = x if ndim_of(b) == 2 else P.reshape(x, (n,))
-    x, s = _full_rank(x, a, "lstsq")
+    x, s = _full_rank(x, a, "lstsq", None if rcond is None or rcond == -1 else rcond)
     if m > n:
         r_ = P.sub(_dot2(a, x), b)
         residuals = P.reduce_sum(P.integer_pow(r_, 2), (0,))
