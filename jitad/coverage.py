@@ -60,6 +60,11 @@ _FUNCTION_CALLS = {
     np.linalg.solve: lambda x, y: np.linalg.solve(x, y),
     np.linalg.slogdet: lambda x: np.linalg.slogdet(x)[1],
     np.linalg.multi_dot: lambda x, y: np.linalg.multi_dot([x, y, x]),
+    np.linalg.svd: lambda x: np.linalg.svd(x)[0],
+    np.linalg.eigh: lambda x: np.linalg.eigh(x)[1],
+    np.linalg.qr: lambda x: np.linalg.qr(x)[0],
+    np.linalg.lstsq: lambda x, y: np.linalg.lstsq(x, y)[0],
+    np.linalg.matrix_power: lambda x: np.linalg.matrix_power(x, 3),
     np.convolve: lambda x, y: np.convolve(x[0], y[1], "same"),
     np.append: lambda x, y: np.append(x, y, axis=0),
     np.vsplit: lambda x: np.vsplit(x, 3)[0],
@@ -215,9 +220,22 @@ checks that this file is up to date.
   functions are guarded too, and allowed where the number only steers
   control flow; where it flows into the result the derivative would miss a
   term, so that is an error naming the line.
-- **cholesky** reads one triangle of its input, as NumPy does, so its
-  gradient lives on that triangle; `det`, `slogdet` and `inv` need an
-  invertible matrix; the np.linalg routines take stacks of matrices.
+- **cholesky**, **eigh** and **eigvalsh** read one triangle of their input,
+  as NumPy does, so the gradient lives on that triangle; `det`, `slogdet`
+  and `inv` need an invertible matrix; the np.linalg routines take stacks of
+  matrices.
+- **Decompositions** (`svd`, `eigh`, `qr`): singular values and eigenvalues
+  are always differentiated (at repeated ones, along the symmetric
+  functions of them); U, V and eigenvectors only where the spectrum is
+  distinct (and, for the vectors of a non-square SVD, nonzero): elsewhere
+  the kernel raises `ValueError`, checked on every call. Losses should not
+  depend on the sign of a singular vector or eigenvector (LAPACK's choice).
+  The extra columns of a non-square `svd(full_matrices=True)` U (rows of
+  Vh) are not unique: using them in a derivative is an error. `qr` is the
+  reduced QR of a matrix with m >= n and full column rank; `lstsq` and
+  `pinv` (built from QR) need full rank, which the kernel checks.
+- **Matrix norms** `'nuc'`, `2`, `-2` and `cond` go through the singular
+  values; `matrix_power` is repeated squaring (negative powers of `inv`).
 - **argmax/argmin** are supported as integer outputs without a derivative.
 - **np.array, np.asarray, np.asanyarray, np.ascontiguousarray** of lists and
   tuples holding traced values (nested, mixed with numbers and NumPy arrays;

@@ -73,12 +73,45 @@ class Separated:
         return x.reshape(shape)
 
 
+@dataclass(frozen=True)
+class Spectral:
+    """Matrices (last two axes) with well-separated singular values (or, with
+    ``symmetric``, eigenvalues) away from zero: U/V and the eigenvectors are
+    differentiable there, and central differences stay accurate."""
+
+    symmetric: bool = False
+
+    def sample(self, rng, shape):
+        *batch, m, n = shape
+        k = min(m, n)
+        out = np.empty(shape)
+        for i in np.ndindex(*batch):
+            q1 = np.linalg.qr(rng.standard_normal((m, m)))[0]
+            q2 = np.linalg.qr(rng.standard_normal((n, n)))[0]
+            s = 0.7 * np.arange(k, 0, -1) + 0.6 + rng.uniform(-0.1, 0.1, k)
+            out[i] = (q1 * (s - 1.9)) @ q1.T if self.symmetric else (q1[:, :k] * s) @ q2[:k]
+        return out
+
+
 R, POS, NONZERO = Domain(), Domain(0.2, 3.0), Domain(away_from=(0.0,))
 SEPARATED = Separated()
 UNIT = Domain(-0.9, 0.9)
 ONE_ZERO, TWO_ZEROS = Domain(zeros=1), Domain(zeros=2)
 FRACTIONAL = Domain(0.1, 0.9)
 MATRIX, SPD = Matrices(), Matrices(spd=True)
+SPECTRAL, SYMMETRIC = Spectral(), Spectral(symmetric=True)
+
+
+def _weights(k):
+    return np.arange(1.0, k + 1)
+
+
+def _svd_projection(a):
+    """Sign-invariant functions of U and V: sum_j w_j u_j u_j^T, sum_j w_j v_j v_j^T."""
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    k = s.shape[-1]
+    return (u * _weights(k)) @ np.swapaxes(u, -1, -2), \
+        np.swapaxes(vt, -1, -2) @ (vt * _weights(k)[:, None])
 
 
 @dataclass(frozen=True)
@@ -295,6 +328,44 @@ LINALG_CASES = [
     Case("slogdet_stacked", lambda a: np.linalg.slogdet(a)[1], (MATRIX,), single((2, 2, 3, 3)),
          analytic=False),
     Case("cholesky_stacked", np.linalg.cholesky, (SPD,), single((2, 3, 3)), analytic=False),
+    # decompositions: losses that do not depend on LAPACK's signs of the vectors
+    Case("svd_values", lambda a: np.linalg.svd(a, compute_uv=False), (SPECTRAL,),
+         single((3, 3), (4, 2), (2, 4), (2, 3, 2)), analytic=False),
+    Case("svd_full_values", lambda a: np.linalg.svd(a)[1] ** 2, (SPECTRAL,),
+         single((4, 2), (2, 3)), analytic=False),
+    Case("svd_u_projection", lambda a: _svd_projection(a)[0], (SPECTRAL,),
+         single((3, 3), (4, 2), (2, 4), (2, 3, 2)), analytic=False),
+    Case("svd_v_projection", lambda a: _svd_projection(a)[1], (SPECTRAL,),
+         single((3, 3), (4, 2), (2, 4)), analytic=False),
+    Case("svd_u_times_v", lambda a: (lambda u, s, vt: u * vt.T * s)(*np.linalg.svd(a)),
+         (SPECTRAL,), single((3, 3)), analytic=False),
+    Case("svd_reconstruct", lambda a: (lambda u, s, vt: (u * s) @ vt)(
+        *np.linalg.svd(a, full_matrices=False)), (SPECTRAL,), single((3, 2)), analytic=False),
+    Case("norm_nuc_2", lambda a: np.linalg.norm(a, "nuc") + np.linalg.norm(a, 2)
+         + np.linalg.norm(a, -2), (SPECTRAL,), single((3, 3), (4, 2)), analytic=False),
+    Case("norm_nuc_axis", lambda a: np.linalg.norm(a, "nuc", axis=(0, 2)), (SPECTRAL,),
+         single((3, 2, 3)), analytic=False),
+    Case("cond", np.linalg.cond, (SPECTRAL,), single((3, 3)), analytic=False),
+    Case("eigh", lambda a: (lambda w, v: (v * _weights(v.shape[-1])) @ np.swapaxes(v, -1, -2)
+                            + w[..., None, :])(*np.linalg.eigh(a)), (SYMMETRIC,),
+         single((3, 3), (2, 3, 3)), analytic=False),
+    Case("eigh_upper", lambda a: np.linalg.eigh(a, UPLO="U")[1] ** 2, (SYMMETRIC,),
+         single((3, 3)), analytic=False),
+    Case("eigvalsh", np.linalg.eigvalsh, (SYMMETRIC,), single((1, 1), (3, 3), (2, 2, 2)),
+         analytic=False),
+    Case("qr", lambda a: (lambda q, r: q * np.sum(r, axis=-2)[..., None, :])(*np.linalg.qr(a)),
+         (MATRIX,), single((3, 3), (2, 3, 3)), analytic=False),
+    Case("qr_tall", lambda a: np.linalg.qr(a)[0] + np.linalg.qr(a, mode="r")[..., :1, :],
+         (SPECTRAL,), single((4, 2), (2, 3, 2)), analytic=False),
+    Case("lstsq", lambda a, b: np.linalg.lstsq(a, b)[0] + np.sum(np.linalg.lstsq(a, b)[1]),
+         (SPECTRAL, R), (((4, 2), (4,)), ((3, 3), (3, 2)), ((5, 2), (5, 3))), analytic=False),
+    Case("pinv", np.linalg.pinv, (SPECTRAL,), single((3, 3), (4, 2), (2, 4), (2, 3, 2)),
+         analytic=False),
+    Case("matrix_power", lambda a: np.linalg.matrix_power(a, 3) + np.linalg.matrix_power(a, 0)
+         + np.linalg.matrix_power(a, 1) + np.linalg.matrix_power(a, 6), (R,),
+         single((3, 3), (2, 2, 2))),
+    Case("matrix_power_negative", lambda a: np.linalg.matrix_power(a, -3), (MATRIX,),
+         single((3, 3), (2, 2, 2))),
     Case("convolve", np.convolve, (R, R), (((5,), (3,)), ((2,), (4,)), ((), (3,)))),
     Case("convolve_same", lambda a, v: np.convolve(a, v, "same"), (R, R),
          (((5,), (3,)), ((2,), (4,)))),

@@ -334,7 +334,10 @@ class SourceWriter:
         if isinstance(lowering, Loop):
             return self.loop(op)
         self.begin(op)
-        out = self.operand(op.out) if op.outputs else None
+        if op.primitive.multiple_results:  # a decomposition: its template names them all
+            out = tuple(self.operand(v) for v in op.outputs)
+        else:
+            out = self.operand(op.out) if op.outputs else None
         operands = [self.operand(a) for a in op.inputs]
         if isinstance(lowering, Elementwise):  # a 0-d elementwise op: a scalar statement
             self.lines.append(f"    {out} = {self.typed(op, lowering.expr(*operands, **op.params))}")
@@ -355,7 +358,7 @@ class SourceWriter:
             if lowering.contiguous_operand:  # a reshape of a contiguous array is contiguous
                 self.contiguous.add(op.out)
         elif op.outputs and lowering.contiguous_result:
-            self.contiguous.add(op.out)
+            self.contiguous.update(op.outputs)
 
     # the loop context the Indexed templates read through ---------------------
     def element(self, a, axes) -> str:

@@ -321,6 +321,61 @@ def _slogdet(out, a):
     return _per_determinant(out, a, body, (2,))
 
 
+def _decomposition(call):
+    """A LAPACK routine with several results (``call(matrix, **params)``: the
+    source of the call, a tuple), looped over the stack of matrices ``a``."""
+    def template(outs, a, **params):
+        if a.ndim == 2:
+            return [f"{', '.join(outs)} = {call(a, **params)}"]
+        s = _suffix(outs[0])
+        count, nb = int(np.prod(a.shape[:-2], dtype=np.int64)), a.ndim - 2
+        stacks = [f"r{j}_{s}" for j in range(len(outs))]
+        parts = [f"t{j}_{s}" for j in range(len(outs))]
+        lines = [f"m_{s} = np.ascontiguousarray({a}).reshape({(count,) + a.shape[-2:]!r})"]
+        lines += [f"{r} = np.empty({(count,) + o.shape[nb:]!r}, {dtype_name(o.dtype)})"
+                  for r, o in zip(stacks, outs)]
+        lines += nest((count,), [f"{', '.join(parts)} = {call(f'm_{s}[i0]', **params)}"]
+                      + [f"{r}[i0] = {t}" for r, t in zip(stacks, parts)])
+        return lines + [f"{o} = {r}.reshape({o.shape!r})" for o, r in zip(outs, stacks)]
+    return template
+
+
+def _svd_complement(out, a):
+    """The last columns of a full SVD's U (m > n), or last rows of its Vt."""
+    m, n = a.shape[-2:]
+    pick = (lambda f: f"np.linalg.svd({f}, True)[0][:, {n}:]") if m > n else \
+        (lambda f: f"np.linalg.svd({f}, True)[2][{m}:, :]")
+    if a.ndim == 2:
+        return [f"{out} = np.ascontiguousarray({pick(a)})"]
+    s = _suffix(out)
+    count = int(np.prod(a.shape[:-2], dtype=np.int64))
+    return ([f"m_{s} = np.ascontiguousarray({a}).reshape({(count,) + a.shape[-2:]!r})",
+             f"o_{s} = np.empty({(count,) + out.shape[-2:]!r}, {dtype_name(out.dtype)})"]
+            + nest((count,), [f"o_{s}[i0] = {pick(f'm_{s}[i0]')}"])
+            + [f"{out} = o_{s}.reshape({out.shape!r})"])
+
+
+def _check(out, x, w, test, rtol, message):
+    """Raise ValueError(message) where a spectrum (w's last axis) has two
+    entries within rtol * max|w| of each other, or one of zero."""
+    s = _suffix(out)
+    n, count = w.shape[-1], int(np.prod(w.shape[:-1], dtype=np.int64))
+    entry, other = f"w_{s}[i0, p_{s}]", f"w_{s}[i0, q_{s}]"
+    if test == "always":  # inside the loop, so numba still sees the result assigned
+        fails = [f"    if {entry} == {entry} or True:"]
+    elif test == "nonzero":
+        fails = [f"    if abs({entry}) <= tol_{s}:"]
+    else:
+        fails = [f"    for q_{s} in range(p_{s} + 1, {n}):",
+                 f"        if abs({entry} - {other}) <= tol_{s}:"]
+    body = ([f"top_{s} = 0.0", f"for p_{s} in range({n}):",
+             f"    top_{s} = max(top_{s}, abs({entry}))",
+             f"tol_{s} = {float(rtol)!r} * top_{s}", f"for p_{s} in range({n}):"]
+            + fails + ["    " * len(fails) + f"    raise ValueError({message!r})"])
+    return ([f"w_{s} = np.ascontiguousarray({w}).reshape(({count}, {n}))"]
+            + nest((count,), body) + [f"{out} = {x}"])
+
+
 def _reshape(out, x, shape):
     # numba has no reshape of a scalar (a 0-d value is a scalar in the kernel)
     if not x.shape:
@@ -463,6 +518,14 @@ LOWERINGS.update({
     P.slogdet_p: Statement(_slogdet),
     P.cholesky_p: Statement(_linalg("cholesky"), contiguous_result=False),
     P.guard_p: Statement(_guard),
+    # numba's LAPACK wrappers return Fortran order
+    P.svd_p: Statement(_decomposition(lambda a: f"np.linalg.svd({a}, False)"),
+                       contiguous_result=False),
+    P.svd_complement_p: Statement(_svd_complement),
+    P.eigh_p: Statement(_decomposition(lambda a: f"np.linalg.eigh({a})"),
+                        contiguous_result=False),
+    P.qr_p: Statement(_decomposition(lambda a: f"np.linalg.qr({a})"), contiguous_result=False),
+    P.check_p: Statement(_check, view=True),
 
     # the variadic families: one template for the primitive of every arity
     P.take_p: Statement(_take),

@@ -1,6 +1,7 @@
 """Linear algebra: ``@``/matmul/dot/vdot/inner/outer/tensordot for 1-d, 2-d
 and batched operands, ``np.einsum``, trace/diagonal/diag, and the dense
-``np.linalg`` routines (solve, inv, det, slogdet, cholesky).
+``np.linalg`` routines (solve, inv, det, slogdet, cholesky, svd, eigh,
+eigvalsh, qr, lstsq, pinv, matrix_power, cond).
 
 Everything reduces to a few primitives: 2-d products go to BLAS (``dot``),
 batched ones to ``matmul`` (a loop of BLAS calls), einsum to transposes,
@@ -16,6 +17,7 @@ import numpy as np
 
 from .. import primitives as P
 from . import inplace
+from .reductions import norm
 from .dispatch import (UFUNCS, as_dtype, dtype_of, float_dtype, implements, ndim_of,
                        normalise_axis, shape_of, unsupported)
 
@@ -396,10 +398,188 @@ def cholesky(a, /, *, upper=False):
     return P.cholesky_p.bind(a)
 
 
-unsupported("jitad has no derivative rule for eigen- or singular-value decompositions yet",
-            np.linalg.eig, np.linalg.eigh, np.linalg.eigvals, np.linalg.eigvalsh,
-            np.linalg.svd, np.linalg.svdvals, np.linalg.matrix_rank, np.linalg.cond)
-unsupported("no rule yet; for a full-rank A use np.linalg.solve(A.T @ A, A.T @ b) or "
-            "np.linalg.inv", np.linalg.lstsq, np.linalg.pinv)
-unsupported("no rule yet; use np.linalg.cholesky (a QR factorisation is not supported)",
-            np.linalg.qr)
+SVDResult = namedtuple("SVDResult", "U S Vh")
+EighResult = namedtuple("EighResult", "eigenvalues eigenvectors")
+QRResult = namedtuple("QRResult", "Q R")
+
+
+def _index_last(x, *entries):
+    """x[..., *entries] (entries: ints or slices over the last axes)."""
+    lead = (slice(None),) * (ndim_of(x) - len(entries))
+    return P.getitem(x, P.BasicIndex.normalise(lead + entries, shape_of(x)))
+
+
+@implements(np.linalg.svd)
+def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    """U, s, Vh of (a stack of) matrices, s descending. The singular values
+    are always differentiable (along a symmetric function of repeated ones);
+    U and Vh only where the singular values are distinct (and, for a
+    non-square matrix, nonzero): elsewhere the kernel raises ValueError. The
+    extra columns of a non-square ``full_matrices=True`` U (rows of Vh) are
+    not unique and have no derivative. Losses should not depend on the sign
+    of a singular vector pair (LAPACK's choice)."""
+    (a,) = _matrices("svd", a)
+    if not compute_uv:
+        return P.svd_p.bind(a)[1]
+    u, s, vh = P.svd_p.bind(a)
+    m, n = shape_of(a)[-2:]
+    if full_matrices and m != n:  # NumPy's full U (Vh) begins with the reduced one
+        extra = P.svd_complement_p.bind(a)
+        if m > n:
+            u = P.concatenate([u, extra], ndim_of(a) - 1)
+        else:
+            vh = P.concatenate([vh, extra], ndim_of(a) - 2)
+    return SVDResult(u, s, vh)
+
+
+@implements(np.linalg.svdvals)
+def svdvals(x, /):
+    """The singular values (descending), always differentiable."""
+    return svd(x, compute_uv=False)
+
+
+def _symmetric(name, a, UPLO):
+    (a,) = _matrices(name, a)
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"np.linalg.{name}: UPLO must be 'L' or 'U', not {UPLO!r}")
+    # 'U' reads the upper triangle: the lower one of the transpose
+    return P.swap_last(a) if UPLO == "U" else a
+
+
+@implements(np.linalg.eigh)
+def eigh(a, UPLO="L"):
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix (one
+    triangle of it, as NumPy reads). The eigenvectors' derivative needs
+    distinct eigenvalues: elsewhere the kernel raises ValueError."""
+    w, v = P.eigh_p.bind(_symmetric("eigh", a, UPLO))
+    return EighResult(w, v)
+
+
+@implements(np.linalg.eigvalsh)
+def eigvalsh(a, UPLO="L"):
+    """The eigenvalues (ascending) of a symmetric matrix, always differentiable."""
+    return P.eigh_p.bind(_symmetric("eigvalsh", a, UPLO))[0]
+
+
+@implements(np.linalg.qr)
+def qr(a, mode="reduced"):
+    """Reduced QR of (stacks of) matrices with m >= n and full column rank
+    (R invertible); ``mode='r'`` gives R alone, ``'complete'`` is the same as
+    'reduced' for a square matrix."""
+    (a,) = _matrices("qr", a)
+    m, n = shape_of(a)[-2:]
+    if mode not in ("reduced", "r", "complete") or (mode == "complete" and m != n):
+        raise TypeError(f"np.linalg.qr(mode={mode!r}) of a {m}x{n} matrix is not supported on "
+                        "traced values (the complement of a complete Q has no derivative); "
+                        "use mode='reduced' or 'r'")
+    q, r = P.qr_p.bind(a)
+    return r if mode == "r" else QRResult(q, r)
+
+
+_RANK_DEFICIENT = ("np.linalg.{name} of a {m}x{n} matrix: jitad differentiates it at full rank "
+                   "only, and this matrix is rank-deficient (a singular value at or below "
+                   "{rcond:.3g} * max(s), where NumPy would drop it)")
+
+
+def _full_rank(x, a, name, rcond=None):
+    """x, once the kernel has checked that the matrices a have full rank:
+    no singular value at or below ``rcond * max(s)`` (NumPy's cutoff, below
+    which it would drop that singular value; default max(m, n) * eps)."""
+    m, n = shape_of(a)[-2:]
+    s = P.svd_p.bind(a)[1]
+    if rcond is None:
+        rcond = max(m, n) * float(np.finfo(dtype_of(a)).eps)
+    elif not isinstance(rcond, (int, float, np.integer, np.floating)):
+        raise TypeError(f"np.linalg.{name}: rcond must be a number on traced values, got "
+                        f"{type(rcond).__name__}")
+    return P.check(x, s, "nonzero", float(rcond),
+                   _RANK_DEFICIENT.format(name=name, m=m, n=n, rcond=float(rcond))), s
+
+
+def _tall_pinv(a):
+    """R^-1 Q^T for m >= n: the pseudo-inverse of a full-column-rank matrix."""
+    q, r = P.qr_p.bind(a)
+    return P.solve(r, P.swap_last(q))
+
+
+@implements(np.linalg.pinv)
+def pinv(a, rcond=None, hermitian=False, *, rtol=None):
+    """The pseudo-inverse of a full-rank matrix (stack), through QR (so it is
+    differentiable at repeated singular values); the kernel raises
+    ValueError for a rank-deficient one."""
+    (a,) = _matrices("pinv", a)
+    m, n = shape_of(a)[-2:]
+    result = _tall_pinv(a) if m >= n else P.swap_last(_tall_pinv(P.swap_last(a)))
+    cutoff = rtol if rtol is not None else 1e-15 if rcond is None else rcond  # NumPy's
+    return _full_rank(result, a, "pinv", cutoff)[0]
+
+
+@implements(np.linalg.lstsq)
+def lstsq(a, b, rcond=None):
+    """(x, residuals, rank, s) as NumPy gives them, for a of full column rank
+    (m >= n; the kernel raises ValueError otherwise): x = R^-1 Q^T b."""
+    if ndim_of(a) != 2 or ndim_of(b) not in (1, 2):
+        raise ValueError(f"np.linalg.lstsq: a must be 2-d and b 1-d or 2-d, got shapes "
+                         f"{shape_of(a)} and {shape_of(b)}")
+    dtype = float_dtype(a, b)
+    a, b = as_dtype(a, dtype), as_dtype(b, dtype)
+    m, n = shape_of(a)
+    if shape_of(b)[0] != m:
+        raise ValueError(f"np.linalg.lstsq: a of shape {(m, n)} and b of shape {shape_of(b)} "
+                         "have different numbers of rows")
+    if m < n:
+        raise TypeError(f"np.linalg.lstsq of a {m}x{n} matrix: jitad supports full column rank "
+                        "(m >= n) only; for the minimum-norm solution use "
+                        "np.linalg.pinv(a) @ b")
+    q, r = P.qr_p.bind(a)
+    x = P.solve(r, _dot2(P.swap_last(q), b if ndim_of(b) == 2 else P.reshape(b, (m, 1))))
+    x = x if ndim_of(b) == 2 else P.reshape(x, (n,))
+    x, s = _full_rank(x, a, "lstsq", None if rcond is None or rcond == -1 else rcond)
+    if m > n:
+        r_ = P.sub(_dot2(a, x), b)
+        residuals = P.reduce_sum(P.integer_pow(r_, 2), (0,))
+        residuals = residuals if ndim_of(b) == 2 else P.reshape(residuals, (1,))
+    else:
+        residuals = np.zeros((0,), dtype)
+    return x, residuals, n, s
+
+
+@implements(np.linalg.matrix_power)
+def matrix_power(a, n):
+    """A^n by repeated squaring (n < 0: of inv(A); n = 0: the identity)."""
+    if not isinstance(n, (int, np.integer)):
+        raise TypeError(f"np.linalg.matrix_power: the exponent must be a Python int, got {n!r}")
+    shape = shape_of(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"np.linalg.matrix_power: expected a (stack of) square matrices, got "
+                         f"shape {shape}")
+    if n == 0:
+        return P.broadcast_to(np.eye(shape[-1], dtype=dtype_of(a)), shape)
+    if n < 0:
+        a, n = inv(a), -n
+    result, power = None, a
+    while True:
+        if n & 1:
+            result = power if result is None else matmul(result, power)
+        n >>= 1
+        if not n:
+            return result
+        power = matmul(power, power)
+
+
+@implements(np.linalg.cond)
+def cond(x, p=None):
+    """The 2-norm condition number s_max / s_min (p None or 2) through the
+    singular values; other p as norm(x, p) * norm(inv(x), p)."""
+    if p is None or p == 2 or p == -2:
+        s = svd(x, compute_uv=False)
+        top, bottom = _index_last(s, 0), _index_last(s, -1)
+        return P.div(bottom, top) if p == -2 else P.div(top, bottom)
+    return P.mul(norm(x, p, axis=(-2, -1)), norm(inv(x), p, axis=(-2, -1)))
+
+
+unsupported("its result is an integer (no derivative) that jitad cannot compute on traced "
+            "values; compute it outside the traced function", np.linalg.matrix_rank)
+unsupported("jitad has no derivative rule for the general (non-symmetric) eigendecomposition; "
+            "for a symmetric matrix use np.linalg.eigh or np.linalg.eigvalsh",
+            np.linalg.eig, np.linalg.eigvals)

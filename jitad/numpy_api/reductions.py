@@ -223,13 +223,21 @@ def _matrix_norm(x, ord, axes):
         sums = sum(_abs(x), axis=summed, keepdims=True)
         picked = max(sums, axis=kept) if ord > 0 else min(sums, axis=kept)
         return P.reshape(picked, tuple(n for d, n in enumerate(shape_of(x)) if d not in axes))
-    raise TypeError(f"np.linalg.norm(ord={ord!r}) of a matrix needs singular values, which "
-                    "jitad does not support; use ord='fro', 1, -1, np.inf or -np.inf")
+    if ord in (2, -2, "nuc"):  # through the singular values (descending)
+        nd = ndim_of(x)
+        rest = tuple(d for d in range(nd) if d not in axes)
+        s = P.svd_p.bind(P.transpose(x, rest + (row, col)))[1]
+        if ord == "nuc":
+            return P.reduce_sum(s, (nd - 2,))
+        lead = (slice(None),) * (nd - 2)
+        return P.getitem(s, P.BasicIndex.normalise(lead + (0 if ord == 2 else -1,), shape_of(s)))
+    raise ValueError(f"np.linalg.norm: invalid norm order {ord!r} for matrices")
 
 
 @implements(np.linalg.norm)
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 - NumPy's name
-    """Vector norms (any ord) and matrix norms ('fro', 1, -1, inf, -inf)."""
+    """Vector norms (any ord) and matrix norms ('fro', 'nuc', 1, -1, 2, -2, inf,
+    -inf; 'nuc', 2 and -2 through the singular values)."""
     x = as_dtype(x, float_dtype(x))
     shape, nd = shape_of(x), ndim_of(x)
     if axis is None and ord is None:

@@ -4,7 +4,8 @@ Each primitive is one block in its family's module -- ``basic`` (elementwise
 arithmetic and functions, comparisons, select, broadcasting, reshape,
 transpose, sum, max), ``reductions`` (prod, cumsum, cumprod, argmax),
 ``indexing`` (basic indexing, gathers, scatters, concatenate), ``linalg``
-(matrix products and ``np.linalg``), ``control`` (guards) -- holding
+(matrix products and ``np.linalg``), ``decompositions`` (svd, eigh,
+qr: several results each), ``control`` (guards) -- holding
 everything every stage needs (``core.Primitive``): its NumPy reference
 ``impl``, shape/dtype rule, tangent, adjoint and batching rules, kind, and
 the NumPy function it implements. Every later table is keyed by the
@@ -22,6 +23,7 @@ Everything is re-exported here: ``from jitad import primitives as P`` then
 from .basic import *  # noqa: F401,F403
 from .control import *  # noqa: F401,F403
 from .core import *  # noqa: F401,F403
+from .decompositions import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
