@@ -7,7 +7,9 @@ functions refused on purpose (with why, and what to use instead), and
 by ``tracer._install_methods`` from the functions of the same name here).
 Everything is written with primitives, so it is recorded; nothing runs NumPy
 on a tracer. The families: ``elementwise``, ``reductions``, ``linalg``,
-``shape``, ``indexing``; ``python -m jitad.coverage`` prints the table.
+``shape``, ``indexing``, and ``special`` (scipy.special's ufuncs, by name, and
+the drop-ins for SciPy functions that cannot take a tracer);
+``python -m jitad.coverage`` prints the table.
 """
 import numpy as np
 
@@ -21,6 +23,7 @@ from .reductions import (all, any, argmax, argmin, cumprod, cumsum, max, mean, m
                          sum, var)
 from .shape import (astype, copy, flatten, ravel, repeat, reshape, squeeze, swapaxes,
                     transpose)
+from .special import DROP_INS, SCIPY_UFUNCS, drop_in_advice, scipy_ufunc
 
 unsupported("sorting is not differentiable in a way jitad records; np.max/np.min cover the "
             "extreme values", np.sort, np.argsort, np.partition, np.argpartition, np.lexsort)

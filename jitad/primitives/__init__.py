@@ -4,7 +4,7 @@ Each primitive is one block in its family's module -- ``basic`` (elementwise
 arithmetic and functions, comparisons, select, broadcasting, reshape,
 transpose, sum, max), ``reductions`` (prod, cumsum, cumprod, argmax),
 ``indexing`` (basic indexing, gathers, scatters, concatenate), ``linalg``
-(matrix products and ``np.linalg``), ``control`` (guards) -- holding
+(matrix products and ``np.linalg``), ``control`` (guards), ``special`` (scipy.special) -- holding
 everything every stage needs (``core.Primitive``): its NumPy reference
 ``impl``, shape/dtype rule, tangent, adjoint and batching rules, kind, and
 the NumPy function it implements. Every later table is keyed by the
@@ -25,3 +25,4 @@ from .core import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
+from .special import *  # noqa: F401,F403
