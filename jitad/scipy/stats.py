@@ -46,12 +46,14 @@ class Distribution:
         return shapes, loc, scale
 
     def logpdf(self, x, *args, **kwargs):
+        """log density at x: (x, *shapes, loc=0, scale=1), as SciPy's."""
         shapes, loc, scale = self._split(args, kwargs)
         z = (x - loc) / scale
         out = self._logpdf(z, *shapes) - np.log(scale)
         return np.where(scale > 0, out, np.nan)
 
     def pdf(self, x, *args, **kwargs):
+        """exp(logpdf(x, ...))."""
         return np.exp(self.logpdf(x, *args, **kwargs))
 
     def __call__(self, *args, **kwargs):
@@ -82,18 +84,23 @@ class Norm(Distribution):
         return (x - loc) / scale
 
     def cdf(self, x, loc=0.0, scale=1.0):
+        """ndtr((x - loc) / scale)."""
         return ndtr(self._standard(x, loc, scale))
 
     def logcdf(self, x, loc=0.0, scale=1.0):
+        """log_ndtr((x - loc) / scale): accurate far in the lower tail."""
         return log_ndtr(self._standard(x, loc, scale))
 
     def sf(self, x, loc=0.0, scale=1.0):
+        """1 - cdf, as ndtr(-(x - loc) / scale)."""
         return ndtr(-self._standard(x, loc, scale))
 
     def logsf(self, x, loc=0.0, scale=1.0):
+        """log(1 - cdf), as log_ndtr(-(x - loc) / scale)."""
         return log_ndtr(-self._standard(x, loc, scale))
 
     def ppf(self, q, loc=0.0, scale=1.0):
+        """The quantile: loc + scale * ndtri(q)."""
         return loc + scale * ndtri(q)
 
 
