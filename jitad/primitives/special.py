@@ -55,7 +55,8 @@ SQRT_PI = math.sqrt(math.pi)
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 # the logistic function and its inverse; d log_expit(x) = expit(-x)
-expit_p = elementwise_unary("expit", _scipy("expit"), lambda y, x: mul(y, sub(1.0, y)))
+# y * expit(-x), not y * (1 - y): 1 - y loses the digits of a small slope
+expit_p = elementwise_unary("expit", _scipy("expit"), lambda y, x: mul(y, expit(neg(x))))
 logit_p = elementwise_unary("logit", _scipy("logit"),
                             lambda y, x: div(1.0, mul(x, sub(1.0, x))))
 log_expit_p = elementwise_unary("log_expit", _scipy("log_expit"), lambda y, x: expit(neg(x)))
@@ -73,7 +74,8 @@ betaln_p = elementwise_binary("betaln", _scipy("betaln"),
 
 # the error function and the normal distribution. d log_ndtr(x) =
 # pdf(x) / ndtr(x) = exp(-x^2/2 - log_ndtr(x)) / sqrt(2 pi): no 0/0 in the
-# tail (x = -40), because log_ndtr itself is accurate there
+# tail (x = -40), because log_ndtr itself is accurate there (to the rounding
+# of the exponent's terms, ~x^2 eps relative: 1.3e-13 at x = -40)
 erf_p = elementwise_unary("erf", _scipy("erf"),
                           lambda y, x: mul(2.0 / SQRT_PI, exp(neg(mul(x, x)))))
 erfc_p = elementwise_unary("erfc", _scipy("erfc"),

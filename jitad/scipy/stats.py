@@ -49,7 +49,7 @@ class Distribution:
         """log density at x: (x, *shapes, loc=0, scale=1), as SciPy's."""
         shapes, loc, scale = self._split(args, kwargs)
         z = (x - loc) / scale
-        out = self._logpdf(z, *shapes) - np.log(scale)
+        out = self._logpdf(z, *shapes) - np.log(np.where(scale > 0, scale, 1.0))
         return np.where(scale > 0, out, np.nan)
 
     def pdf(self, x, *args, **kwargs):
