@@ -14,8 +14,9 @@ jitad's primitives), because SciPy's versions call ``np.asarray`` first.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import (betaln, digamma, erf, erfc, erfinv, expit, gammaln, i0e, i1e,  # noqa: F401
-                           log_expit, log_ndtr, logit, ndtr, ndtri, psi, xlog1py, xlogy)
+from scipy.special import (betaln, digamma, erf, erfc, erfinv, expit, gammaln,  # noqa: F401
+                           i0e, i1e, log_expit, log_ndtr, logit, ndtr, ndtri, psi, xlog1py,
+                           xlogy)
 from scipy import special as _scipy_special
 
 from ..api import stop_gradient
