@@ -95,14 +95,19 @@ def fill(template, outs):
 
 
 def _contiguous(a):
+    if not a.dtype.isnative:  # numba takes native byte order only (data read from a file)
+        return np.ascontiguousarray(a, a.dtype.newbyteorder("="))
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _value_source(expr, value) -> str:
-    """How the kernel takes a value: 0-d arrays as scalars, arrays contiguous."""
+    """How the kernel takes a value: 0-d arrays as scalars, arrays contiguous,
+    in native byte order (the key holds the dtype, so this is fixed per kernel)."""
     if type(value) is np.ndarray:
         if value.ndim == 0:
             return f"{expr}[()]"
+        if not value.dtype.isnative:
+            return f"_contiguous({expr})"
         return f"({expr} if {expr}.flags.c_contiguous else np.ascontiguousarray({expr}))"
     return expr
 

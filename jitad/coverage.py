@@ -61,6 +61,12 @@ _FUNCTION_CALLS = {
     np.linalg.slogdet: lambda x: np.linalg.slogdet(x)[1],
     np.linalg.multi_dot: lambda x, y: np.linalg.multi_dot([x, y, x]),
     np.convolve: lambda x, y: np.convolve(x[0], y[1], "same"),
+    np.append: lambda x, y: np.append(x, y, axis=0),
+    np.vsplit: lambda x: np.vsplit(x, 3)[0],
+    np.hsplit: lambda x: np.hsplit(x, [1])[1],
+    np.dsplit: lambda x: np.dsplit(x[None], 3)[0],
+    np.pad: lambda x: np.pad(x, 1, mode="reflect"),
+    np.meshgrid: lambda x, y: np.meshgrid(x[0], y[1])[0],
 }
 for _f in (np.dot, np.matmul, np.vdot, np.inner, np.outer, np.isclose):
     _FUNCTION_CALLS[_f] = lambda x, y, _f=_f: _f(x, y)
@@ -248,6 +254,24 @@ checks that this file is up to date.
   `xlog1py(0, y)` are exactly 0 for every y, with derivative 0 in y there.
   SciPy's Python functions (`logsumexp`, `softmax`, `polygamma`,
   `scipy.stats`) call `np.asarray` first: use the `jitad.scipy` drop-ins.
+- **np.array, np.asarray, np.asanyarray, np.ascontiguousarray** of lists and
+  tuples holding traced values (nested, mixed with numbers and NumPy arrays;
+  `dtype=`, `ndmin=`), and `np.r_`, `np.c_`: recorded as a concatenation
+  and a reshape (NumPy does not dispatch them, so while a trace records,
+  jitad puts wrappers in their place in the `numpy` module; a name bound by
+  `from numpy import array` is NumPy's own and is refused with that advice).
+  `np.array(x)` of a traced array is a copy, `np.asarray(x)` the same array.
+- **Scalar casts**: `np.float64(x)` and `np.float32(x)` of a traced value
+  are traced casts (the derivative flows, as through `x * 1.0`);
+  `np.int64(x)` (and the other integer types) take the integer out of the
+  trace with a guard, exactly as `int(x)`.
+- **np.sort/np.argsort** sort when the kernel runs, on the values of that
+  call (stable: ties keep their order); the derivative of np.sort is the
+  gather by the permutation, argsort has none.
+- **np.pad** and **np.gradient** take NumPy's own indices and coefficients
+  (computed on constants), so edges, large reflections and uneven spacing
+  are NumPy's; np.pad supports the modes constant (numbers or a traced
+  number), edge, reflect, symmetric and wrap.
 """
 
 

@@ -56,11 +56,13 @@ class Builder:
         self.closed = False
 
     def __enter__(self):
+        api.building.enter()  # np.array and friends see traced values (numpy_api.building)
         active_builders().append(self)
         return self
 
     def __exit__(self, *exc):
         active_builders().remove(self)
+        api.building.exit()
 
     def new_input(self, shape, dtype, val=None) -> "Tracer":
         var = Var(tuple(shape), np.dtype(dtype))
@@ -209,9 +211,10 @@ class Tracer(TracerBase):
 
     A tracer is the box of one array: in-place writes change its value, and
     ``_view``/``_views`` link it to the array it is a view of and to its own
-    views (``numpy_api.inplace``)."""
+    views (``numpy_api.inplace``); ``_array0d`` marks a 0-d value that is an
+    array, not a NumPy scalar."""
 
-    __slots__ = ("_view", "_views", "_read_only")
+    __slots__ = ("_view", "_views", "_read_only", "_array0d")
     __array_priority__ = 1000
     __hash__ = None  # == records an op; tracers are not dict keys
 
@@ -267,12 +270,19 @@ class Tracer(TracerBase):
         if self._builder.is_read(self):  # data read from outside: a constant from here on
             value = np.asarray(self._builder.escape(self))
             return value if dtype is None else value.astype(dtype)
+        if dtype is not None and self.size == 1 and np.dtype(dtype).kind in "iu":
+            # np.int64(x), np.int32(x): an integer taken out of the trace, as int(x)
+            name = np.dtype(dtype).name
+            return np.asarray(self._concrete(f"np.{name}()", "integer", int), dtype)
         advice = api.drop_in_advice(sys._getframe(1))
         if advice:
             raise TraceError(f"jitad cannot turn a traced value into a NumPy array: {advice}")
-        raise TraceError("jitad cannot turn a traced value into a NumPy array (np.asarray, "
-                         "np.array, or a library outside NumPy called it); use NumPy functions "
-                         "on it directly, or jitad.stop_gradient if it is a constant")
+        raise TraceError("jitad cannot turn a traced value into a NumPy array (a library outside "
+                         "NumPy asked for one, or NumPy's own np.array was reached under another "
+                         "name, as after `from numpy import array`); use NumPy functions on it "
+                         "directly, write np.array(...) / np.asarray(...) through the numpy "
+                         "module (jitad records those), or jitad.stop_gradient if it is a "
+                         "constant")
 
     # Python values from traced values: guards -------------------------------
     def _concrete(self, what, kind, convert):
@@ -415,10 +425,15 @@ def trace(f, args, arg_names=None, reads=False, perturb=frozenset()) \
             continue
         value = leaf._val if isinstance(leaf, Tracer) else leaf
         arr = np.asarray(value)
+        if not arr.dtype.isnative:  # the kernel takes it in native byte order
+            arr = arr.astype(arr.dtype.newbyteorder("="))
         if np.iscomplexobj(arr):
             raise _complex_error(value)
-        traced_leaves.append(builder.new_input(arr.shape, arr.dtype,
-                                               arr[()] if arr.ndim == 0 else arr))
+        traced = builder.new_input(arr.shape, arr.dtype, arr[()] if arr.ndim == 0 else arr)
+        # NumPy changes a 0-d array in place but rebinds a scalar (x += 1)
+        traced._array0d = (type(value) is np.ndarray and arr.ndim == 0) or \
+            getattr(leaf, "_array0d", False)
+        traced_leaves.append(traced)
         input_names.append(name)
     substitutes = {}
     for read in candidates(f) if reads else ():

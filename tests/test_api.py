@@ -240,3 +240,12 @@ def test_gradient_does_not_alias_arguments():
     g = jitad.grad(lambda x: np.sum(x))(x)
     g[0] = 5.0
     assert x[0] == 1.0
+
+
+def test_an_array_of_the_other_byte_order_is_another_key_and_exact():
+    g = jitad.grad(lambda x: np.sum(x ** 3))
+    native = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(g(native), 3 * native ** 2)
+    swapped = native.astype(native.dtype.newbyteorder())
+    np.testing.assert_array_equal(g(swapped), 3 * native ** 2)
+    assert len(g.cache.entries) == 2

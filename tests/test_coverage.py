@@ -25,13 +25,13 @@ def test_every_table_entry_has_a_row():
 
 
 @pytest.mark.parametrize("f, name", [
-    (lambda x: np.sum(np.sort(x)), "np.sort"),
+    (lambda x: np.sum(np.partition(x, 1)), "np.partition"),
     (lambda x: np.sum(np.unique(x)), "np.unique"),
     (lambda x: np.sum(np.abs(np.fft.fft(x))), "np.fft.fft"),
     (lambda x: np.sum(np.linalg.eig(np.outer(x, x))[0]), "np.linalg.eig"),
     (lambda x: np.median(x), "np.median"),
     (lambda x: np.sum(np.interp(x, [0.0, 5.0], [1.0, 2.0])), "np.interp"),  # in no table
-], ids=["sort", "unique", "fft", "eig", "median", "interp"])
+], ids=["partition", "unique", "fft", "eig", "median", "interp"])
 def test_unsupported_functions_are_named(f, name):
     with pytest.raises(TypeError, match=name.replace(".", r"\.")):
         jitad.grad(f)(np.array([3.0, 1.0, 2.0]))

@@ -195,3 +195,57 @@ def test_not_differentiated_numbers_flow_freely():
     g = jitad.grad(f)
     assert g(np.ones(2), 3.0).tolist() == [3.0, 3.0]
     assert g(np.ones(2), 4.0).tolist() == [4.0, 4.0]  # guarded: a new value re-traces
+
+
+def scalar_from_an_index(x):
+    z = x * 1.0
+    s = z[0]        # a NumPy scalar, a copy: s += 1 leaves z alone
+    s += 1.0
+    return np.sum(z * s)
+
+
+def scalar_from_a_reduction(x):
+    s = np.sum(x ** 2)
+    t = s           # two names, one immutable scalar
+    s += 1.0
+    return t * s
+
+
+def zero_d_view_writes_through(x):
+    z = x * 1.0
+    v = z[0, ...]   # a 0-d array, a view of z: a write changes z
+    v += 1.0
+    return np.sum(z ** 2)
+
+
+@pytest.mark.parametrize("f", [scalar_from_an_index, scalar_from_a_reduction,
+                               zero_d_view_writes_through], ids=lambda f: f.__name__)
+def test_numpy_scalars_are_rebound_and_zero_d_arrays_change(f):
+    """NumPy's 0-d results are scalars, which ``+=`` rebinds; 0-d views are
+    arrays, which it changes (found by tests/test_random_programs.py)."""
+    expected = f(X.copy())
+    assert float(jitad.jit(f)(X.copy())) == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(jitad.grad(f)(X.copy()), jitad.fd.grad(f, X.copy()), rtol=1e-7,
+                               atol=1e-8)
+
+
+def test_zero_d_argument_is_an_array_and_a_float_is_not():
+    def f(x):
+        y = x
+        y += 1.0    # changes x if x is a 0-d array, rebinds y if x is a scalar
+        return x * y
+    for x in (np.array(0.5), np.float64(0.5), 0.5):
+        expected = f(np.array(0.5) if type(x) is np.ndarray else x)
+        assert float(jitad.jit(f)(x)) == pytest.approx(float(expected), rel=1e-14), type(x)
+        assert float(jitad.grad(f)(x)) == pytest.approx(3.0 if type(x) is np.ndarray else 2.0)
+
+
+def test_item_assignment_into_a_numpy_scalar_is_numpys_type_error():
+    def f(x):
+        s = np.sum(x)
+        s[...] = 1.0
+        return s
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        f(X.copy())
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        jitad.jit(f)(X.copy())

@@ -364,6 +364,77 @@ SHAPE_CASES = [
     Case("eye_closure", lambda a: np.sum((np.eye(3) @ a) * a), (R,), single((3, 2))),
 ]
 
+# issue 15: arrays built from traced values, structure, casts
+COORDS = np.array([0.0, 0.4, 1.1, 1.5, 2.6])
+BUILDING_CASES = [
+    Case("array_of_scalars", lambda a, b: np.array([a[1], -2.0 * b * a[0], 3.0, a[0] * b]),
+         (R, R), (((2,), ()),)),
+    Case("array_of_arrays", lambda a, b: np.array([a, b * a, np.ones_like(a)]), (R, R),
+         (((), ()), ((3,), (3,)), ((2, 3), (2, 3)), ((2, 1, 2), (2, 1, 2)))),
+    Case("array_nested_mixed", lambda a: np.array([[a[0], 1.0], [a[1] ** 2, a[0] * a[1]]]),
+         (R,), single((2,))),
+    Case("array_nested_arrays", lambda a: np.array([[a, 2.0 * a], [np.zeros(a.shape), a ** 2]]),
+         (R,), single((), (3,), (2, 2))),
+    Case("asarray_tuple_dtype", lambda a: np.asarray((a, 2.0 * a), dtype=np.float64) ** 2,
+         (R,), single((), (2, 3)), analytic=False),  # dtype= drops the complex step's part
+    Case("array_copy_ndmin", lambda a: np.array(a, ndmin=3) * np.asarray(a) ** 2, (R,),
+         single((), (3,), (2, 3), (2, 1, 2))),
+    Case("r_c_", lambda a: np.r_[a, 1.0, a[:1] ** 2] * np.c_[a, a ** 2][:, 1].sum(), (R,),
+         single((3,))),
+    Case("append", lambda a, b: np.append(a, b) ** 2, (R, R), (((2, 3), (4,)), ((), ()))),
+    Case("append_axis", lambda a, b: np.append(a, b * a, axis=-1) ** 2, (R, R),
+         (((2, 3), (2, 3)),)),
+    Case("column_stack_one", lambda a: np.column_stack(a) ** 2, (R,), single((2, 3))),
+    Case("tril_triu", lambda a: np.tril(a) * 2.0 + np.triu(a, 1) ** 2 + np.tril(a, -1) ** 3,
+         (R,), single((4,), (3, 3), (2, 3, 4))),
+    Case("vsplit", lambda a: np.vsplit(a, 2)[1] * np.vsplit(a, [1])[0], (R,), single((4, 3))),
+    Case("hsplit", lambda a: np.hsplit(a, 2)[0] ** 2, (R,), single((4,), (3, 4))),
+    Case("dsplit", lambda a: np.dsplit(a, [1, 3])[1] ** 2, (R,), single((2, 1, 4))),
+    Case("array_split_uneven", lambda a: np.array_split(a, 3, axis=-1)[0] ** 2, (R,),
+         single((7,), (2, 5))),
+    Case("gradient_1d", lambda a: np.gradient(a) * a, (R,), single((2,), (5,))),
+    Case("gradient_edge2", lambda a: np.gradient(a, 0.5, edge_order=2) ** 2, (R,),
+         single((3,), (6,))),
+    Case("gradient_nd", lambda a: np.stack(np.gradient(a, 0.5, 2.0, edge_order=2)) ** 2, (R,),
+         single((3, 4),)),
+    Case("gradient_axis_coordinates", lambda a: np.gradient(a, COORDS, axis=-1,
+                                                            edge_order=2) ** 2, (R,),
+         single((5,), (2, 5), (2, 2, 5))),
+    Case("gradient_traced_spacing", lambda a, h: np.gradient(a, h, axis=0), (R, POS),
+         (((4,), ()), ((3, 2), ()))),
+    Case("pad_constant", lambda a: np.pad(a, ((1, 2), (0, 1)), constant_values=((1.5, 2.0),
+                                                                                (3.0, -1.0))) ** 2,
+         (R,), single((2, 3))),
+    Case("pad_traced_constant", lambda a, c: np.pad(a, (1, 2), constant_values=c) ** 2,
+         (R, R), (((3,), ()), ((2, 3), ()), ((2, 1, 2), ()))),
+    *[Case(f"pad_{mode}", lambda a, mode=mode: np.pad(a, ((2, 1), (4, 0)), mode=mode) ** 2,
+           (R,), single((2, 3), (3, 2))) for mode in ("edge", "reflect", "symmetric", "wrap")],
+    Case("pad_wide_reflect_1d", lambda a: np.pad(a, 5, mode="reflect") ** 2, (R,),
+         single((3,))),
+    Case("meshgrid_xy", lambda a, b: np.stack(np.meshgrid(a, b)) ** 2, (R, R),
+         (((3,), (2,)), ((), (2,)))),
+    Case("meshgrid_ij", lambda a, b: np.stack(np.meshgrid(a, b, a, indexing="ij")) ** 2,
+         (R, R), (((3,), (2,)),)),
+    Case("meshgrid_sparse", lambda a, b: np.meshgrid(a, b, sparse=True)[0] * np.meshgrid(
+        a, b, sparse=True)[1], (R, R), (((3,), (2,)),)),
+    Case("sort", lambda a: np.sort(a) * np.arange(1.0, a.shape[-1] + 1), (SEPARATED,),
+         single((5,), (2, 4), (2, 2, 3))),
+    Case("sort_axis", lambda a: np.sort(a, axis=0) ** 2 + np.sort(a, axis=None)[:a.shape[-1]],
+         (SEPARATED,), single((3, 2))),
+    Case("argsort_gather", lambda a: a[np.argsort(-a)] * np.arange(4.0) + a.argsort(), (
+        SEPARATED,), single((4,))),
+    # (np.float64 of a complex number drops the complex step's part: central differences)
+    Case("float64_cast", lambda a: np.float64(a) * a + np.float64(a[..., :1] if a.ndim else a),
+         (R,), single((), (3,), (2, 3)), analytic=False),
+    Case("float32_cast", lambda a: np.float64(np.float32(a) * 1.0) ** 2 * 0.0 + a * a, (R,),
+         single((), (3,)), analytic=False),
+    Case("int64_cast_index", lambda a: a[np.int64(np.abs(a[0]) + 1.0)] * a, (Domain(0.1, 0.9),),
+         single((3,)), analytic=False),
+    Case("einsum_sublist", lambda a, b: np.einsum(a, [0, 1], b, [1, 2], [0, 2])
+         + np.einsum(a, [Ellipsis, 1], [Ellipsis])[:, None], (R, R), (((2, 3), (3, 4)),)),
+]
+
+
 # ------------------------------------------- issue 15: scipy.special, stats
 # SciPy's functions take no complex step: central differences of SciPy's own
 # values are the reference
@@ -404,7 +475,8 @@ SPECIAL_CASES += [
          (FRACTIONAL, Domain(0.5, 4.0), Domain(0.5, 4.0)), (((3,), (), ()),), analytic=False),
 ]
 
-CASES += REDUCTION_CASES + LINALG_CASES + SHAPE_CASES + SPECIAL_CASES
+CASES += REDUCTION_CASES + LINALG_CASES + SHAPE_CASES + BUILDING_CASES + SPECIAL_CASES
+
 
 def _cases():
     for case in CASES:
@@ -522,9 +594,14 @@ def test_traced_integer_labels_index_without_gradient():
     lambda x: np.prod(x) + np.cumprod(x)[-1] + np.linalg.norm(x),
     lambda x: np.linalg.slogdet(np.outer(x, x) + np.eye(3, dtype=np.float32))[1] + np.sum(x[[0, 0]]),
     lambda x: np.sum(np.linalg.cholesky(np.outer(x, x) + np.eye(3, dtype=np.float32))),
+    lambda x: np.sum(np.array([[x[0] * x[1], x[2], x[0]], 2.0 * x]) ** 2)
+    + np.sum(np.r_[x, x] ** 3),
+    lambda x: np.sum(np.sort(x) * x) + np.sum(np.pad(x, 2, mode="reflect") ** 2)
+    + np.sum(np.gradient(x ** 2, 0.5, edge_order=2)) + np.sum(np.tril(np.outer(x, x))),
     lambda x: np.sum(sc.gammaln(x) + sc.digamma(x) + sc.expit(x) + sc.log_ndtr(x) + sc.erf(x)
                      + sc.i0e(x) + sc.i1e(x) + sc.xlogy(x, x) + jsp.polygamma(1, x)),
-], ids=["elementwise", "reductions", "linalg", "cholesky", "special"])
+], ids=["elementwise", "reductions", "linalg", "cholesky", "array_building", "structure",
+        "special"])
 def test_float32_stays_float32(f):
     x = np.array([0.5, 1.5, 2.0], np.float32)
     graph = transforms.vjp_graph(trace(f, (x,))[0], [0], seed=1.0)

@@ -187,3 +187,14 @@ def test_float32_and_integer_arguments_are_computed_in_float64():
     got = float32_kernel(x, np.empty_like(x))
     x64 = x.astype(np.float64)
     np.testing.assert_array_equal(got, (np.tanh(x64) + x64 ** 2).astype(np.float32))
+
+
+def test_the_lowering_knows_every_vector_function_without_importing_them():
+    import subprocess
+    import sys
+    from jitad.backend import lowering, vecmath
+    assert lowering.VECTOR_FUNCTIONS == set(vecmath.FUNCTIONS)
+    loaded = subprocess.run([sys.executable, "-c", "import sys, jitad; "
+                             "print('jitad.backend.vecmath' in sys.modules)"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"

@@ -4,6 +4,7 @@ with ``JITAD_MATH=libm``; fast sin/cos/tan with the exact rerun for huge
 arguments; reductions split off per block so the rest vectorises."""
 from __future__ import annotations
 
+import io
 import re
 
 import numba
@@ -121,3 +122,24 @@ def test_unknown_math_setting_is_refused(monkeypatch):
     monkeypatch.setenv("JITAD_MATH", "svml")
     with pytest.raises(ValueError, match="JITAD_MATH='svml'.*'libm'"):
         jitad.grad(lambda x: np.sum(np.sin(x)))(X)
+
+
+def test_adjoints_of_shifted_slices_are_written_in_the_loop_that_computes_them():
+    """Rosenbrock's gradient scatters into x[1:] and x[:-1]: both are added
+    into one zeroed array by the loop that computes them (v[1 + i0] += e), not
+    stored and summed by a second loop with a branch per element."""
+    def rosenbrock(x):
+        return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    x = np.linspace(-1.2, 1.1, 9)
+    g = jitad.grad(rosenbrock)
+    inner = x[1:] - x[:-1] ** 2
+    expected = np.zeros_like(x)
+    expected[:-1] = -400.0 * x[:-1] * inner - 2.0 * (1.0 - x[:-1])
+    expected[1:] += 200.0 * inner
+    np.testing.assert_allclose(g(x), expected, rtol=1e-14, atol=1e-13)
+    text = io.StringIO()
+    jitad.show_source(g, file=text)
+    source = text.getvalue()
+    assert source.count("for i0 in") == 1, source
+    assert "np.empty" not in source and "np.zeros((9,)" in source, source
+    assert "[1 + i0] += e_" in source, source

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import primitives as P
 from ..errors import LoweringError
 from ..ir import Graph, Lit, Var, format_op, type_str
 from .lowering import (Accumulate, Elementwise, Indexed, Loop, Operand, dtype_name, literal,
@@ -57,15 +58,61 @@ def _lowering(op):
                             "its template to jitad/backend/lowering.py)") from None
 
 
-def _fusable(op) -> bool:
+def _scatter(op, buffers) -> bool:
+    """A scatter written straight into its array (``scatter_buffers``)."""
+    return len(op.outputs) == 1 and op.outputs[0] in buffers and not _merged(op, buffers)
+
+
+def _fusable(op, buffers=()) -> bool:
+    if _scatter(op, buffers):  # a scatter: in the loop over its operand
+        return True
     lowering = _lowering(op)
     if isinstance(lowering, Accumulate):
         return op.inputs[0].shape != () and len(op.params["axes"]) > 0
     return isinstance(lowering, (Elementwise, Indexed)) and op.out.shape != ()
 
 
-def _loop_shape(op) -> tuple:
-    return op.inputs[0].shape if isinstance(_lowering(op), Accumulate) else op.out.shape
+def _loop_shape(op, buffers=()) -> tuple:
+    if isinstance(_lowering(op), Accumulate) or _scatter(op, buffers):
+        return op.inputs[0].shape
+    return op.out.shape
+
+
+def scatter_buffers(graph: Graph) -> dict:
+    """The scatters written straight into a zeroed array: each
+    ``scatter_add`` of a non-0-d value at a basic index, keyed by its Var, to
+    the Var of the array it is written into. A sum of such scatters (``add``
+    of two, each read only by that add, the shapes equal: the adjoint of
+    ``x[1:]`` and ``x[:-1]`` in one expression) shares one array, the sum's
+    Var, so the sum costs no pass of its own and no temporaries: the loop
+    that computes each scattered value adds it at its position
+    (``v[i0 + 1] += e``)."""
+    reads: dict = {}
+    for op in graph.ops:
+        for a in op.inputs:
+            if type(a) is Var:
+                reads[a] = reads.get(a, 0) + 1
+    for o in graph.outputs:
+        if type(o) is Var:
+            reads[o] = reads.get(o, 0) + 2  # an output is read outside the kernel
+    buffer = {}
+    for op in graph.ops:
+        if op.primitive is P.scatter_add_p and op.inputs[0].shape and \
+                type(op.inputs[0]) is Var and op.out.dtype.kind == "f":
+            buffer[op.out] = op.out
+        elif op.primitive is P.add_p and op.inputs[0] is not op.inputs[1] and all(
+                type(a) is Var and a in buffer and reads[a] == 1 and a.shape == op.out.shape
+                and a.dtype == op.out.dtype for a in op.inputs):
+            for v, root in list(buffer.items()):
+                if root in op.inputs:
+                    buffer[v] = op.out
+            buffer[op.out] = op.out
+    return buffer
+
+
+def _merged(op, buffers) -> bool:
+    """An ``add`` whose result is its scattered operands' shared array."""
+    return op.primitive is P.add_p and op.out in buffers
 
 
 def without_forwarding(graph: Graph) -> Graph:
@@ -85,7 +132,7 @@ def without_forwarding(graph: Graph) -> Graph:
     return Graph(graph.inputs, tuple(ops), outputs, graph.input_names)
 
 
-def group(graph: Graph) -> list:
+def group(graph: Graph, buffers=None) -> list:
     """Pass 1: the graph's ops as single ops and FusedLoops, in an order that
     respects every dependency.
 
@@ -95,7 +142,9 @@ def group(graph: Graph) -> list:
     op's inputs exists (a reduction of the loop, or a value computed after the
     loop from its results): joining would make the loop wait for itself.
     """
+    buffers = scatter_buffers(graph) if buffers is None else buffers
     items, producer, preds, latest = [], {}, {}, {}
+    writers: dict = {}  # a shared scatter array -> the loops that write into it
 
     def must_finish_first(loop, item) -> bool:
         """Is ``loop`` among the items that ``item`` waits for (transitively)?"""
@@ -110,32 +159,39 @@ def group(graph: Graph) -> list:
         return False
 
     for op in graph.ops:
+        if _merged(op, buffers):  # its operands' loops write its array
+            producer[op.out] = producer[op.inputs[1]]
+            continue
         reads = [a for a in op.inputs if isinstance(a, Var) and a in producer]
-        fusable = _fusable(op)
-        loop = latest.get(_loop_shape(op)) if fusable else None
+        fusable = _fusable(op, buffers)
+        shape = _loop_shape(op, buffers) if fusable else None
+        loop = latest.get(shape) if fusable else None
         # an indexed op reads its operand elsewhere than at the loop position,
         # so the operand must be complete before the loop starts
-        indexed = fusable and isinstance(_lowering(op), Indexed)
+        indexed = fusable and isinstance(_lowering(op), Indexed) and not _scatter(op, buffers)
         if loop is not None and any(
-                (indexed or a in loop.reductions) if producer[a] is loop
-                else must_finish_first(loop, producer[a]) for a in reads):
+                (indexed or a in loop.reductions) if p is loop else must_finish_first(loop, p)
+                for a in reads for p in writers.get(a, [producer[a]])):
             loop = None
         if fusable:
             if loop is None:
-                loop = latest[_loop_shape(op)] = FusedLoop(_loop_shape(op))
+                loop = latest[shape] = FusedLoop(shape)
                 items.append(loop)
                 preds[id(loop)] = []
             loop.ops.append(op)
-            if isinstance(_lowering(op), Accumulate):
-                loop.reductions.add(op.out)
+            if isinstance(_lowering(op), Accumulate) or _scatter(op, buffers):
+                loop.reductions.add(buffers.get(op.out, op.out))
             item = loop
         else:
             item = op
             items.append(op)
             preds[id(op)] = []
-        preds[id(item)].extend(producer[a] for a in reads if producer[a] is not item)
+        preds[id(item)].extend(p for a in reads for p in writers.get(a, [producer[a]])
+                               if p is not item)
         for v in op.outputs:
             producer[v] = item
+        if _scatter(op, buffers):
+            writers.setdefault(buffers[op.out], []).append(item)
     return _topological(items, preds)
 
 
@@ -163,16 +219,19 @@ def _topological(items, preds) -> list:
     return ordered
 
 
-def materialised(graph: Graph, items) -> set:
-    """Pass 2: the Vars computed in loops that must be stored in arrays."""
+def materialised(graph: Graph, items, buffers=()) -> set:
+    """Pass 2: the Vars computed in loops that must be stored in arrays (a
+    scatter's array is written by the scatters themselves)."""
     loop_of = {op.out: item for item in items if isinstance(item, FusedLoop) for op in item.ops}
     needed = {o for o in graph.outputs if isinstance(o, Var)}
     for op in graph.ops:
+        if _merged(op, buffers):
+            continue
         home = loop_of.get(op.outputs[0]) if op.outputs else None
         for a in op.inputs:
             if a in loop_of and loop_of[a] is not home:
                 needed.add(a)
-    return {v for v in needed if v in loop_of}
+    return {v for v in needed if v in loop_of and v not in buffers}
 
 
 class SourceWriter:
@@ -194,6 +253,8 @@ class SourceWriter:
         self.loop_values: set = set()
         self.loop_shape: tuple = ()
         self.weak_dtype = None  # what Python-number literals are, in the op being written
+        self.buffers: dict = {}  # scatter Var -> the zeroed array it is written into
+        self.zeroed: set = set()  # those arrays, once allocated
 
     # names --------------------------------------------------------------
     def name(self, a) -> str:
@@ -314,11 +375,16 @@ class SourceWriter:
     def fused_loop(self, loop: FusedLoop, stored: set):
         names = ", ".join(self.printed[op.out] for op in loop.ops)
         self.lines.append(f"    # fused loop over {loop.shape}: {names}")
-        outer = "prange" if self.parallel and parallelisable(loop) else "range"
+        scatters = [op for op in loop.ops if op.out in self.buffers]
+        # two scatters into one array write neighbouring positions: one thread
+        shared = any(list(self.buffers.values()).count(self.buffers[op.out]) > 1
+                     for op in scatters)
+        outer = "prange" if self.parallel and parallelisable(loop) and not shared else "range"
         mode = vector_mode(loop, outer == "prange") if self.vector_math else None
         # sin/cos/tan reduced fast, exact below 2**30 (practically every argument);
         # where one is not, the whole loop runs again with the exact functions
-        fast = mode is not None and outer == "range" and any(
+        # (not a loop that adds into scatter arrays: it would add twice)
+        fast = mode is not None and outer == "range" and not scatters and any(
             _vector_function(op) in FAST_TRIG for op in loop.ops)
         flag = f"exact_{self.name(loop.ops[0].out)[2:]}"
         if fast:
@@ -337,7 +403,14 @@ class SourceWriter:
         last, block = ndim - 1, min(REDUCTION_BLOCK, loop.shape[-1])
         for op in loop.ops:
             out, dtype = self.name(op.out), dtype_name(op.out.dtype)
-            if op.out in loop.reductions:
+            if op.out in self.buffers:
+                array = self.buffers[op.out]
+                if array not in self.zeroed:
+                    self.zeroed.add(array)
+                    self.contiguous.add(array)
+                    self.lines.append(f"{indent}{self.name(array)} = np.zeros("
+                                      f"{array.shape!r}, {dtype})")
+            elif op.out in loop.reductions:
                 init = _lowering(op).init(op.out.dtype)
                 self.lines.append(f"{indent}{out} = {dtype}({init})" if op.out.shape == ()
                                   else f"{indent}{out} = np.full({op.out.shape!r}, {init}, "
@@ -379,6 +452,10 @@ class SourceWriter:
                 else:
                     self.lines.append(f"{indent}{lowering.update(acc, x)}")
                 continue
+            if op.out in self.buffers:
+                self.lines.append(f"{indent}{self.scattered(op)} += "
+                                  f"{self.element(op.inputs[0], full)}")
+                continue
             if isinstance(lowering, Indexed):
                 expr = lowering.element(self, op)
             else:
@@ -405,12 +482,27 @@ class SourceWriter:
             self.lines += [f"{indent}    {line}" for line in accumulated]
         self.loop_values = set()
 
+    def scattered(self, op) -> str:
+        """The element of a scatter's array that the loop position writes:
+        each sliced axis of the basic index runs along the next loop axis."""
+        index, axis = [], 0
+        for entry in op.params["index"].entries:
+            if isinstance(entry, int):
+                index.append(str(entry))
+                continue
+            start, _, step = entry
+            position = f"i{axis}" if step == 1 else f"{step} * i{axis}"
+            index.append(f"{start} + {position}" if start else position)
+            axis += 1
+        return f"{self.name(self.buffers[op.out])}[{', '.join(index)}]"
+
     # the kernel ------------------------------------------------------------
     def kernel_source(self, name="kernel", contiguous_outputs=False) -> str:
         """The function's source; ``contiguous_outputs``: arrays it returns are
         C-contiguous (a loop body's, whose carries must keep one type)."""
-        items = group(self.graph)
-        stored = materialised(self.graph, items)
+        self.buffers = scatter_buffers(self.graph)
+        items = group(self.graph, self.buffers)
+        stored = materialised(self.graph, items, self.buffers)
         body_start = len(self.lines)
         for item in items:
             if isinstance(item, FusedLoop):

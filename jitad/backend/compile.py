@@ -30,14 +30,34 @@ from dataclasses import dataclass
 
 import numba
 from numba.core.errors import NumbaError, NumbaPerformanceWarning
+from numba.core.registry import cpu_target
+from numba.extending import typeof_impl
 
 from .. import version
 from ..errors import CompileError
-from . import diskcache, vecmath
+from ..numpy_api.building import CastClass, NumpyFunction
+from . import diskcache
+
+
+@typeof_impl.register(NumpyFunction)
+def _typeof_numpy_function(val, c):
+    """While a trace records, ``np.asarray`` and friends are jitad's wrappers
+    (``numpy_api.building``); numba, compiling a kernel meanwhile in another
+    thread, types them as NumPy's own functions."""
+    return cpu_target.typing_context.resolve_value_type(val.original)
+
+
+@typeof_impl.register(CastClass)
+def _typeof_cast_class(val, c):
+    """``np.float64`` and ``np.float32`` while a trace records: NumPy's classes."""
+    return typeof_impl(val.numpy_class, c)
+
 
 ERROR_MODEL = "numpy"  # x/0 is inf or nan, as in NumPy, not ZeroDivisionError
 # Kernels call the helpers of these modules, and numba's cached machine code
 # holds them inlined: a change to their source must change every kernel's hash.
+
+
 _HELPER_MODULES = ("runtime.py",)
 _VECMATH_NAME = {"power": "pow"}  # vm_<NumPy name> is vecmath's <name>
 
@@ -99,11 +119,27 @@ class Kernel:
                 self._load_or_compile(tuple(inputs) + self.consts)
             except NumbaError as exc:
                 raise CompileError(f"numba could not compile the kernel jitad generated "
-                                   f"({self.path}); this is a bug in jitad, please report it "
-                                   f"with that file.\n{type(exc).__name__}: "
-                                   f"{str(exc).splitlines()[0]}") from None
+                                   f"({self.path}){self._failing_op(str(exc))}, for inputs "
+                                   f"{', '.join(map(_type_of, inputs)) or 'none'}; this is a "
+                                   f"bug in jitad, please report it with that file.\n"
+                                   f"{type(exc).__name__}: {_reason(str(exc))}") from None
         self.compile_seconds = time.perf_counter() - start
         self.compiled = True
+
+    def _failing_op(self, message: str) -> str:
+        """``: at <the IR line of the op whose statement numba rejected>``,
+        from the kernel line numba's message names, or "" if it names none."""
+        lines = linecache.getlines(self.path) if self.module is not None else []
+        found = re.findall(r'File "([^"]+)", line (\d+)', message)
+        name = os.path.basename(self.path)  # numba prints the path relative to the cwd
+        numbers = [int(n) for path, n in found if os.path.basename(path) == name]
+        if not numbers or not lines:
+            return ""
+        for line in reversed(lines[:numbers[-1]]):
+            text = line.strip()
+            if text.startswith("# v_") or text.startswith("# fused loop"):
+                return f": at `{text[2:]}` (line {numbers[-1]})"
+        return f": at line {numbers[-1]}"
 
     def machine_code_cached(self) -> bool:
         """Whether numba has machine code for this kernel on disk (loading it
@@ -128,6 +164,21 @@ class Kernel:
             self.fn.compile(signature)
 
 
+def _reason(message: str) -> str:
+    """The line of numba's message that says what failed (its first says in
+    which compiler pass)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    detail = [line for line in lines[1:2] if not line.startswith("File ")]
+    return " ".join(lines[:1] + detail)
+
+
+def _type_of(value) -> str:
+    """A kernel argument's type as jitad prints it: float64[3], int64."""
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", type(value).__name__)
+    return f"{dtype}[{', '.join(map(str, shape))}]" if shape else str(dtype)
+
+
 def module_source(kernel_source: str, cache: bool = True) -> str:
     """The kernel module: its imports, then the kernel (and, before it, the
     loop bodies it calls, each compiled by ``_body_jit``)."""
@@ -143,6 +194,7 @@ def module_source(kernel_source: str, cache: bool = True) -> str:
         names = ", ".join(f"{_VECMATH_NAME.get(f, f)} as vm_{f}" for f in used)
         if "needs_exact_trig(" in kernel_source:
             names += ", needs_exact_trig"
+        from . import vecmath  # only now: defining its functions costs ~20 ms of import
         header += (f"# vecmath {vecmath.SOURCE_DIGEST}\n"
                    f"from jitad.backend.vecmath import {names}\n\n")
     special = sorted(set(re.findall(r"\b(sp_\w+)\(", kernel_source)))

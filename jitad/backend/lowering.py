@@ -31,8 +31,14 @@ from typing import Callable
 import numpy as np
 
 from .. import primitives as P
-from .vecmath import FUNCTIONS as VECTOR_FUNCTIONS
 
+# the NumPy names of jitad.backend.vecmath.FUNCTIONS, written out so that
+# importing jitad does not define those functions (~20 ms); compile.py
+# imports vecmath when a kernel calls one (tests/test_vecmath.py checks both agree)
+VECTOR_FUNCTIONS = frozenset({
+    "sin", "cos", "tan", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "power",
+    "sinh", "cosh", "tanh", "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh",
+    "arctanh", "cbrt"})
 
 @dataclass(frozen=True)
 class Elementwise:
@@ -414,6 +420,15 @@ def _argmax(out, x, axis):
     return head + loops + ["    " * len(others) + line for line in body]
 
 
+def _argsort(out, x, axis):
+    """np.argsort of each line along ``axis`` (mergesort: stable, as the impl)."""
+    others = [d for d in range(x.ndim) if d != axis]
+    index = [":" if d == axis else f"i{d}" for d in range(x.ndim)]
+    body = [f"{at(out, index)} = np.argsort({at(x, index)}, kind='mergesort')"]
+    loops = ["    " * k + f"for i{d} in range({x.shape[d]}):" for k, d in enumerate(others)]
+    return [_empty(out)] + loops + ["    " * len(others) + line for line in body]
+
+
 def _convolve(out, a, v):
     """out[..., p + q] += a[..., p] * v[..., q], leading axes broadcast."""
     s = _suffix(out)
@@ -444,6 +459,7 @@ LOWERINGS.update({
     P.cumsum_p: Statement(_scan("0", lambda acc, x: f"{acc} += {x}")),
     P.cumprod_p: Statement(_scan("1", lambda acc, x: f"{acc} *= {x}")),
     P.argmax_p: Statement(_argmax),
+    P.argsort_p: Statement(_argsort),
     P.convolve_p: Statement(_convolve),
     P.solve_p: Statement(_linalg("solve"), contiguous_result=False),
     P.inv_p: Statement(_linalg("inv"), contiguous_result=False),

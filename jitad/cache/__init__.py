@@ -150,8 +150,8 @@ def leaf_key(leaf):
         return float
     if kind is np.ndarray:
         return (leaf.shape, leaf.dtype.str)
-    if isinstance(leaf, np.generic):
-        return ((), leaf.dtype.str)
+    if isinstance(leaf, np.generic):  # a scalar, which x += 1 rebinds: not a 0-d array
+        return ("scalar", leaf.dtype.str)
     if leaf is None or kind in (bool, int, str):
         return ("static", leaf)
     raise TypeError(f"jitad cannot take an argument of type {kind.__name__}; pass floats, "
@@ -160,13 +160,19 @@ def leaf_key(leaf):
 
 def flat_key(args):
     """The key of a call whose arguments are all floats and arrays (the
-    common case, keyed without flattening), or None."""
-    key = tuple([float if type(a) is float else (a.shape, a.dtype.str)
-                 if type(a) is np.ndarray else _NOT_FLAT for a in args])
-    return None if _NOT_FLAT in key else key
-
-
-_NOT_FLAT = object()  # an argument flat_key does not key (a container, a tracer)
+    common case, keyed without flattening), or None. Run on every call: an
+    array is keyed by its dtype object (``dtype.str`` builds a string, which
+    costs more than the rest of the key)."""
+    key = []
+    for a in args:
+        kind = type(a)
+        if kind is float:
+            key.append(float)
+        elif kind is np.ndarray:
+            key.append((a.shape, a.dtype))
+        else:
+            return None
+    return tuple(key)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,14 @@ functions refused on purpose (with why, and what to use instead), and
 by ``tracer._install_methods`` from the functions of the same name here).
 Everything is written with primitives, so it is recorded; nothing runs NumPy
 on a tracer. The families: ``elementwise``, ``reductions``, ``linalg``,
-``shape``, ``indexing``, and ``special`` (scipy.special's ufuncs, by name, and
-the drop-ins for SciPy functions that cannot take a tracer);
-``python -m jitad.coverage`` prints the table.
+``shape``, ``indexing``, ``building`` (``np.array`` of traced values), and
+``special`` (scipy.special's ufuncs, by name, and the drop-ins for SciPy
+functions that cannot take a tracer); ``python -m jitad.coverage`` prints the
+table.
 """
 import numpy as np
 
+from . import building, structure
 from .dispatch import FUNCTIONS, UFUNCS, UNSUPPORTED, implements, unsupported
 from .elementwise import (add, bitwise_and, bitwise_or, bitwise_xor, clip, divide, floor_divide,
                           invert, multiply, negative, power, remainder, round, subtract)
@@ -25,8 +27,10 @@ from .shape import (astype, copy, flatten, ravel, repeat, reshape, squeeze, swap
                     transpose)
 from .special import DROP_INS, SCIPY_UFUNCS, drop_in_advice, scipy_ufunc
 
-unsupported("sorting is not differentiable in a way jitad records; np.max/np.min cover the "
-            "extreme values", np.sort, np.argsort, np.partition, np.argpartition, np.lexsort)
+from .structure import argsort
+
+unsupported("partial sorts are not recorded; np.sort (or np.argsort and a gather) sorts fully",
+            np.partition, np.argpartition, np.lexsort)
 unsupported("the number of results depends on the values; use masks with np.where instead",
             np.unique, np.nonzero, np.flatnonzero, np.argwhere, np.extract, np.compress)
 unsupported("order statistics need sorting; np.mean, np.max or np.min may do",
@@ -56,7 +60,7 @@ __invert__ = invert
 __setitem__ = setitem
 
 METHODS = ("sum", "mean", "prod", "max", "min", "var", "std", "argmax", "argmin", "cumsum",
-           "cumprod", "any", "all", "clip", "round", "reshape", "transpose", "ravel", "flatten",
+           "cumprod", "argsort", "any", "all", "clip", "round", "reshape", "transpose", "ravel", "flatten",
            "squeeze", "swapaxes", "repeat", "astype", "copy", "dot", "trace", "diagonal", "take",
            "__and__", "__rand__", "__or__", "__ror__", "__xor__", "__rxor__", "__floordiv__",
            "__rfloordiv__", "__mod__", "__rmod__", "__invert__", "__setitem__")

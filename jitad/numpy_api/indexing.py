@@ -145,7 +145,11 @@ def getitem(x, index):
     entries = _entries(x, index)
     if any(_is_array(e) for e in entries):
         return _advanced(x, entries)
-    return _basic(x, entries)
+    result = _basic(x, entries)
+    ellipsis = any(i is Ellipsis for i in (index if isinstance(index, tuple) else (index,)))
+    if shape_of(result) == () and not ellipsis:
+        return inplace.detached(result)  # x[0] of a vector is a scalar, not a view
+    return result
 
 
 @implements(np.take)

@@ -39,10 +39,23 @@ def view(result, base, kind, params):
     ``reshape`` (shape). Returns ``result``."""
     if is_traced(result) and is_traced(base) and result is not base:
         result._view = (base, kind, params)
+        result._array0d = shape_of(result) == ()
         views = getattr(base, "_views", None)
         if views is None:
             views = base._views = []
         views.append(result)
+    return result
+
+
+def detached(result):
+    """``result`` as a copy, not a view: what NumPy's integer indexing down to
+    a scalar gives. Returns ``result``."""
+    chain = getattr(result, "_view", None)
+    if chain is not None:
+        views = chain[0]._views  # by identity: == on tracers records an op
+        del views[next(i for i, v in enumerate(views) if v is result)]
+        result._view = None
+        result._array0d = False
     return result
 
 
@@ -142,6 +155,10 @@ def assign(box, new):
     """Make ``new`` (x's shape and dtype) the value of the array ``box``:
     written back through the views it was taken from into its base, and
     every view of that base taken again."""
+    if is_scalar(box):
+        raise TypeError(f"'numpy.{dtype_of(box)}' object does not support item assignment "
+                        "(a 0-d result of a NumPy operation is a scalar, as in NumPy); "
+                        "compute the new value instead: y = ...")
     if getattr(box, "_read_only", False):
         raise ValueError("assignment destination is read-only (a view NumPy makes read-only: "
                          "np.broadcast_to, np.diagonal); copy it first")
@@ -164,10 +181,22 @@ def cast(value, x, casting):
     return as_dtype(value, target)
 
 
+def is_scalar(x) -> bool:
+    """Whether the 0-d traced ``x`` is a NumPy scalar (``np.float64``), which
+    ``x += y`` rebinds, rather than a 0-d array, which it changes in place.
+    NumPy's 0-d ufunc results, reductions and integer indexing give scalars;
+    0-d arrays are arguments passed as ``np.ndarray`` and views (``x[...]``,
+    ``x.reshape(())``)."""
+    return shape_of(x) == () and not getattr(x, "_array0d", False)
+
+
 def updating(ufunc):
-    """``x op= y`` for a traced x: the result goes into x's box."""
+    """``x op= y`` for a traced x: the result goes into x's box (for a NumPy
+    scalar, the name is rebound, as in NumPy)."""
     def op(x, other):
         result = ufunc(x, other)
+        if is_scalar(x):
+            return result
         if shape_of(result) != shape_of(x):
             raise ValueError(f"non-broadcastable output operand with shape {shape_of(x)} "
                              f"doesn't match the broadcast shape {shape_of(result)}")

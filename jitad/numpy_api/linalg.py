@@ -8,6 +8,7 @@ reshapes, products, sums and diagonals (gathers).
 """
 from __future__ import annotations
 
+import operator
 import string
 from collections import Counter, namedtuple
 
@@ -288,13 +289,32 @@ def _contract(a, la, b, lb, keep, sizes):
     return P.reshape(out, tuple(sizes[ch] for ch in out_letters)), out_letters
 
 
+def _sublist_subscripts(args):
+    """NumPy's sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` as the
+    subscripts string ('ab,bc->ac') and the operands."""
+    letters = string.ascii_letters
+
+    def term(sublist):
+        try:
+            return "".join("..." if i is Ellipsis else letters[operator.index(i)]
+                           for i in sublist)
+        except (TypeError, IndexError):
+            raise ValueError(f"np.einsum: a sublist holds integers in [0, 52) and '...', "
+                             f"got {sublist!r}") from None
+    operands, terms = list(args[0::2]), [term(s) for s in args[1::2]]
+    if len(args) % 2:  # the output sublist
+        output = term(operands.pop())
+        return ",".join(terms) + "->" + output, tuple(operands)
+    return ",".join(terms), tuple(operands)
+
+
 @implements(np.einsum)
 def einsum(subscripts, *operands, out=None, dtype=None, order="K", casting="safe",
            optimize=False):
     """Subscript strings ('ij,jk->ik', 'bij,bjk->bik', 'ii->', '...ij->...ji'),
     contracted pairwise from the left."""
     if not isinstance(subscripts, str):
-        raise TypeError("np.einsum: jitad supports the subscripts-string form only")
+        subscripts, operands = _sublist_subscripts((subscripts,) + operands)
     if out is not None:
         raise TypeError("np.einsum(..., out=...) is not supported on traced values")
     terms, output = _einsum_terms(subscripts, [shape_of(x) for x in operands])

@@ -1,4 +1,4 @@
-"""Products, cumulative sums and products, argmax.
+"""Products, cumulative sums and products, argmax, argsort.
 
 The product rules are exact where inputs are zero: "the product of the
 others" is not y / x there, so the rules count the zeros of each group and
@@ -17,6 +17,7 @@ def reduce_prod(x, axes): return reduce_prod_p.bind(x, axes=tuple(axes))
 def cumsum(x, axis, reverse=False): return cumsum_p.bind(x, axis=axis, reverse=reverse)
 def cumprod(x, axis): return cumprod_p.bind(x, axis=axis)
 def argmax(x, axis): return argmax_p.bind(x, axis=axis)
+def argsort(x, axis): return argsort_p.bind(x, axis=axis)
 
 
 def _by_count(count, none, one, two):
@@ -108,3 +109,13 @@ argmax_p = Primitive(
     lambda x, axis: (reduced_shape(x.shape, (axis,)), np.dtype(np.intp)), kind="reduction",
     jvps=[None], vjps=[None],
     batch=lambda prim, args, batched, k, axis: argmax(args[0], axis + 1))
+
+# The permutation that sorts x along axis, computed when the kernel runs, on
+# the values of that call. Stable (ties keep their order), so the kernel and
+# NumPy agree. An integer output: no derivative; np.sort gathers by it, so
+# the derivative of a sort is the gather by the permutation.
+argsort_p = Primitive(
+    "argsort", lambda x, axis: np.argsort(x, axis=axis, kind="stable"),
+    lambda x, axis: (x.shape, np.dtype(np.intp)), kind="structural",
+    jvps=[None], vjps=[None],
+    batch=lambda prim, args, batched, k, axis: argsort(args[0], axis + 1))
