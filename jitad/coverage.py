@@ -165,6 +165,36 @@ def function_rows() -> list:
     return sorted(rows, key=lambda r: (r.family, r.name))
 
 
+_DISTRIBUTION_ARGS = {"norm": (), "t": (3.0,), "gamma": (2.0,), "beta": (2.0, 3.0)}
+
+
+def scipy_rows() -> list:
+    """One row per scipy.special ufunc jitad records on traced values, and
+    one per jitad.scipy drop-in of a SciPy function that cannot take one."""
+    import scipy.special
+
+    from .scipy import special as drop_ins, stats
+    rows = []
+    for name, impl in api.SCIPY_UFUNCS.items():
+        u = getattr(scipy.special, name)
+        call = (lambda x, u=u: u(x)) if u.nin == 1 else (lambda x, y, u=u: u(x, y))
+        rows.append(_row(f"scipy.special.{name}", "scipy.special", call, impl))
+    calls = {"logsumexp": lambda x, y: drop_ins.logsumexp(x, axis=1, b=y),
+             "softmax": lambda x: drop_ins.softmax(x, axis=0),
+             "log_softmax": lambda x: drop_ins.log_softmax(x, axis=-1),
+             "polygamma": lambda x: drop_ins.polygamma(2, x)}
+    for name, call in calls.items():
+        rows.append(_row(f"jitad.scipy.special.{name}", "jitad.scipy", call,
+                         getattr(drop_ins, name)))
+    for name, shapes in _DISTRIBUTION_ARGS.items():
+        dist = getattr(stats, name)
+        for method in [m for m in api.special.STATS_METHODS if hasattr(dist, m)]:
+            fn = getattr(dist, method)
+            rows.append(_row(f"jitad.scipy.stats.{name}.{method}", "jitad.scipy",
+                             lambda x, fn=fn, a=shapes: fn(x * 0.4, *a, loc=0.1, scale=1.5), fn))
+    return rows
+
+
 def method_rows() -> list:
     rows = []
     for name in api.METHODS:
@@ -237,6 +267,11 @@ checks that this file is up to date.
 - **Matrix norms** `'nuc'`, `2`, `-2` and `cond` go through the singular
   values; `matrix_power` is repeated squaring (negative powers of `inv`).
 - **argmax/argmin** are supported as integer outputs without a derivative.
+- **scipy.special** ufuncs are primitives whose kernels call SciPy's own
+  compiled scalar functions (the same values as SciPy); `xlogy(0, y)` and
+  `xlog1py(0, y)` are exactly 0 for every y, with derivative 0 in y there.
+  SciPy's Python functions (`logsumexp`, `softmax`, `polygamma`,
+  `scipy.stats`) call `np.asarray` first: use the `jitad.scipy` drop-ins.
 - **np.array, np.asarray, np.asanyarray, np.ascontiguousarray** of lists and
   tuples holding traced values (nested, mixed with numbers and NumPy arrays;
   `dtype=`, `ndmin=`), and `np.r_`, `np.c_`: recorded as a concatenation
@@ -271,6 +306,14 @@ def markdown() -> str:
     for family in dict.fromkeys(r.family for r in rows):
         lines += [f"## {family}", ""] + _table([r for r in rows if r.family == family],
                                                 "NumPy") + [""]
+    rows = scipy_rows()
+    lines += ["## scipy.special", "", "SciPy's ufuncs work on traced values as they are "
+              "(`scipy.special.gammaln(x)`).", ""]
+    lines += _table([r for r in rows if r.family == "scipy.special"], "SciPy") + [""]
+    lines += ["## jitad.scipy", "", "Drop-ins, with SciPy's signatures, for the SciPy "
+              "functions that call `np.asarray` on their input (which a traced value "
+              "refuses; the error names the drop-in).", ""]
+    lines += _table([r for r in rows if r.family == "jitad.scipy"], "function") + [""]
     lines += ["## methods and operators", ""] + _table(method_rows(), "syntax") + [""]
     lines += ["## refused on purpose", "", "| NumPy | why, and what to use instead |",
               "|---|---|"]

@@ -240,17 +240,20 @@ class Tracer(TracerBase):
             raise TraceError(f"jitad cannot record np.{ufunc.__name__}.{method} on a traced value; "
                              f"use the matching function (np.sum for np.add.reduce, ...)")
         out = kwargs.pop("out", None)
-        if ufunc not in api.UFUNCS:
-            if getattr(np, ufunc.__name__, None) is not ufunc:
-                raise TraceError(f"the ufunc {ufunc.__name__!r} is not NumPy's (scipy.special?): "
-                                 "jitad records NumPy functions only; write it with NumPy "
-                                 "(for expit: 1 / (1 + np.exp(-x)))")
-            raise TraceError(f"jitad has no derivative rule for np.{ufunc.__name__}")
+        impl = api.UFUNCS.get(ufunc)
+        if impl is None:
+            if getattr(np, ufunc.__name__, None) is ufunc:
+                raise TraceError(f"jitad has no derivative rule for np.{ufunc.__name__}")
+            impl = api.scipy_ufunc(ufunc)  # scipy.special's, by name
+            if impl is None:
+                raise TraceError(f"the ufunc {ufunc.__name__!r} is not NumPy's and not one of "
+                                 "the scipy.special functions jitad records (see "
+                                 "docs/coverage.md); write it with NumPy functions")
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         if kwargs:
-            raise TraceError(f"np.{ufunc.__name__}: jitad does not support the keyword(s) "
+            raise TraceError(f"{ufunc.__name__}: jitad does not support the keyword(s) "
                              f"{sorted(kwargs)} on traced values")
-        result = api.UFUNCS[ufunc](*inputs)
+        result = impl(*inputs)
         if out is None:
             return result
         (target,) = out if isinstance(out, tuple) else (out,)
@@ -271,6 +274,9 @@ class Tracer(TracerBase):
             # np.int64(x), np.int32(x): an integer taken out of the trace, as int(x)
             name = np.dtype(dtype).name
             return np.asarray(self._concrete(f"np.{name}()", "integer", int), dtype)
+        advice = api.drop_in_advice(sys._getframe(1))
+        if advice:
+            raise TraceError(f"jitad cannot turn a traced value into a NumPy array: {advice}")
         raise TraceError("jitad cannot turn a traced value into a NumPy array (a library outside "
                          "NumPy asked for one, or NumPy's own np.array was reached under another "
                          "name, as after `from numpy import array`); use NumPy functions on it "

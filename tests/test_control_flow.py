@@ -116,9 +116,12 @@ def test_truth_value_of_an_array_is_ambiguous():
 
 def test_non_numpy_library_on_a_traced_value():
     special = pytest.importorskip("scipy.special")
-    with pytest.raises(TypeError, match="'expit' is not NumPy's.*write it with NumPy"):
-        jitad.grad(lambda x: np.sum(special.expit(x)))(np.ones(2))
-    with pytest.raises(TypeError, match="cannot turn a traced value into a NumPy array"):
+    # scipy.special's ufuncs are recorded (tests/test_special.py); one jitad
+    # has no rule for is named
+    with pytest.raises(TypeError, match="'gamma' is not NumPy's.*write it with NumPy"):
+        jitad.grad(lambda x: np.sum(special.gamma(x)))(np.ones(2))
+    with pytest.raises(TypeError, match="cannot turn a traced value into a NumPy array.*"
+                                        r"jitad\.scipy\.special\.logsumexp"):
         jitad.grad(lambda x: special.logsumexp(x))(np.ones(2))
 
 

@@ -11,12 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import scipy.special as sc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jitad import primitives as P
 from jitad import transforms
 from jitad.backend.reference import evaluate
+from jitad.scipy import special as jsp
+from jitad.scipy import stats as jst
 from jitad.tracer import trace
 
 from .derivatives import ad_grad, ad_hvp, ad_jvp, check_first_order, check_second_order
@@ -502,7 +505,49 @@ BUILDING_CASES = [
          + np.einsum(a, [Ellipsis, 1], [Ellipsis])[:, None], (R, R), (((2, 3), (3, 4)),)),
 ]
 
-CASES += REDUCTION_CASES + LINALG_CASES + SHAPE_CASES + BUILDING_CASES
+
+# ------------------------------------------- issue 15: scipy.special, stats
+# SciPy's functions take no complex step: central differences of SciPy's own
+# values are the reference
+
+SPECIAL_UNARY = [
+    ("expit", sc.expit, Domain(-6.0, 6.0)), ("logit", sc.logit, FRACTIONAL),
+    ("log_expit", sc.log_expit, Domain(-6.0, 6.0)), ("gammaln", sc.gammaln, POS),
+    ("gammaln_negative", sc.gammaln, Domain(-2.9, -0.1, away_from=(-2.0, -1.0))),
+    ("digamma", sc.digamma, POS), ("erf", sc.erf, R), ("erfc", sc.erfc, R),
+    ("erfinv", sc.erfinv, UNIT), ("ndtr", sc.ndtr, R), ("log_ndtr", sc.log_ndtr, Domain(-8.0, 3.0)),
+    ("ndtri", sc.ndtri, FRACTIONAL), ("i0e", sc.i0e, NONZERO), ("i1e", sc.i1e, NONZERO),
+]
+SPECIAL_CASES = [Case(f"scipy_{name}", fn, (domain,), ELEMENTWISE_SHAPES, analytic=False)
+                 for name, fn, domain in SPECIAL_UNARY]
+SPECIAL_CASES += [
+    Case("scipy_polygamma", lambda a: jsp.polygamma(1, a) + jsp.polygamma(2, a) * a, (POS,),
+         ELEMENTWISE_SHAPES, analytic=False),
+    Case("scipy_betaln", sc.betaln, (POS, POS), BINARY_SHAPES, analytic=False),
+    Case("scipy_xlogy", sc.xlogy, (R, POS), BINARY_SHAPES, analytic=False),
+    Case("scipy_xlog1py", sc.xlog1py, (R, Domain(-0.5, 2.0)), BINARY_SHAPES, analytic=False),
+    Case("scipy_logsumexp", lambda a: jsp.logsumexp(a, axis=1), (R,), single((2, 3)),
+         analytic=False),
+    Case("scipy_logsumexp_all", jsp.logsumexp, (R,), single((), (4,), (2, 3)), analytic=False),
+    Case("scipy_logsumexp_b", lambda a, b: jsp.logsumexp(a, axis=-1, b=b, keepdims=True),
+         (R, POS), (((2, 3), (3,)), ((3,), (2, 3))), analytic=False),
+    Case("scipy_softmax", lambda a: jsp.softmax(a, axis=0), (R,), single((3,), (3, 2)),
+         analytic=False),
+    Case("scipy_log_softmax", lambda a: jsp.log_softmax(a, axis=-1), (R,), single((2, 3)),
+         analytic=False),
+    Case("scipy_norm", lambda x, m, s: jst.norm.logpdf(x, m, s) + jst.norm.logcdf(x, m, s)
+         + jst.norm.ppf(sc.expit(x), m, s), (R, R, POS), (((3,), (), ()), ((2, 3), (3,), (2, 1))),
+         analytic=False),
+    Case("scipy_t_logpdf", lambda x, df, s: jst.t.logpdf(x, df, loc=0.3, scale=s),
+         (R, Domain(1.0, 6.0), POS), (((3,), (), ()), ((2, 3), (3,), ())), analytic=False),
+    Case("scipy_gamma_logpdf", lambda x, a: jst.gamma.logpdf(x, a, scale=1.5),
+         (POS, Domain(0.5, 4.0)), (((3,), ()), ((2, 3), (2, 1))), analytic=False),
+    Case("scipy_beta_logpdf", lambda x, a, b: jst.beta.logpdf(x, a, b),
+         (FRACTIONAL, Domain(0.5, 4.0), Domain(0.5, 4.0)), (((3,), (), ()),), analytic=False),
+]
+
+CASES += REDUCTION_CASES + LINALG_CASES + SHAPE_CASES + BUILDING_CASES + SPECIAL_CASES
+
 
 def _cases():
     for case in CASES:
@@ -624,7 +669,10 @@ def test_traced_integer_labels_index_without_gradient():
     + np.sum(np.r_[x, x] ** 3),
     lambda x: np.sum(np.sort(x) * x) + np.sum(np.pad(x, 2, mode="reflect") ** 2)
     + np.sum(np.gradient(x ** 2, 0.5, edge_order=2)) + np.sum(np.tril(np.outer(x, x))),
-], ids=["elementwise", "reductions", "linalg", "cholesky", "array_building", "structure"])
+    lambda x: np.sum(sc.gammaln(x) + sc.digamma(x) + sc.expit(x) + sc.log_ndtr(x) + sc.erf(x)
+                     + sc.i0e(x) + sc.i1e(x) + sc.xlogy(x, x) + jsp.polygamma(1, x)),
+], ids=["elementwise", "reductions", "linalg", "cholesky", "array_building", "structure",
+        "special"])
 def test_float32_stays_float32(f):
     x = np.array([0.5, 1.5, 2.0], np.float32)
     graph = transforms.vjp_graph(trace(f, (x,))[0], [0], seed=1.0)

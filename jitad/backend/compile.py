@@ -69,6 +69,10 @@ def _helpers_stamp() -> str:
 
 
 HELPERS_STAMP = _helpers_stamp()
+# special.py's functions are inlined too, but only kernels that call one name
+# its digest (as vecmath's), so the others keep their hashes
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "special.py"), "rb") as _f:
+    SPECIAL_DIGEST = hashlib.sha256(_f.read()).hexdigest()[:16]
 
 
 def cache_dir() -> str:
@@ -193,6 +197,11 @@ def module_source(kernel_source: str, cache: bool = True) -> str:
         from . import vecmath  # only now: defining its functions costs ~20 ms of import
         header += (f"# vecmath {vecmath.SOURCE_DIGEST}\n"
                    f"from jitad.backend.vecmath import {names}\n\n")
+    special = sorted(set(re.findall(r"\b(sp_\w+)\(", kernel_source)))
+    if special:
+        # scipy.special's kernels; importing the module imports SciPy
+        header += (f"# special {SPECIAL_DIGEST}\n"
+                   f"from jitad.backend.special import {', '.join(special)}\n\n")
     if "@_body_jit" in kernel_source:
         header += (f"_body_jit = numba.njit(error_model={ERROR_MODEL!r}, nogil=True, "
                    f"cache={cache})\n")

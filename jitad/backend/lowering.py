@@ -190,6 +190,10 @@ LOWERINGS = {
                              interpret=_convert_for_interpreter),
 }
 
+# scipy.special: calls of SciPy's own compiled scalar kernels, sp_<name>
+# (jitad.backend.special, which the kernel module imports only when it uses one)
+LOWERINGS.update({prim: Elementwise(_call(f"sp_{prim.name}")) for prim in P.SPECIAL})
+
 # ---------------------------------------------------------------- indexed
 
 

@@ -7,7 +7,10 @@ functions refused on purpose (with why, and what to use instead), and
 by ``tracer._install_methods`` from the functions of the same name here).
 Everything is written with primitives, so it is recorded; nothing runs NumPy
 on a tracer. The families: ``elementwise``, ``reductions``, ``linalg``,
-``shape``, ``indexing``, ``building`` (``np.array`` of traced values); ``python -m jitad.coverage`` prints the table.
+``shape``, ``indexing``, ``building`` (``np.array`` of traced values), and
+``special`` (scipy.special's ufuncs, by name, and the drop-ins for SciPy
+functions that cannot take a tracer); ``python -m jitad.coverage`` prints the
+table.
 """
 import numpy as np
 
@@ -22,6 +25,7 @@ from .reductions import (all, any, argmax, argmin, cumprod, cumsum, max, mean, m
                          sum, var)
 from .shape import (astype, copy, flatten, ravel, repeat, reshape, squeeze, swapaxes,
                     transpose)
+from .special import DROP_INS, SCIPY_UFUNCS, drop_in_advice, scipy_ufunc
 
 from .structure import argsort
 

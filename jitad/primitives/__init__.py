@@ -5,7 +5,8 @@ arithmetic and functions, comparisons, select, broadcasting, reshape,
 transpose, sum, max), ``reductions`` (prod, cumsum, cumprod, argmax),
 ``indexing`` (basic indexing, gathers, scatters, concatenate), ``linalg``
 (matrix products and ``np.linalg``), ``decompositions`` (svd, eigh,
-qr: several results each), ``control`` (guards) -- holding
+qr: several results each), ``control`` (guards), ``special``
+(scipy.special) -- holding
 everything every stage needs (``core.Primitive``): its NumPy reference
 ``impl``, shape/dtype rule, tangent, adjoint and batching rules, kind, and
 the NumPy function it implements. Every later table is keyed by the
@@ -27,3 +28,4 @@ from .decompositions import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .reductions import *  # noqa: F401,F403
+from .special import *  # noqa: F401,F403
