@@ -185,6 +185,8 @@ def test_unsupported_shapes_and_modes_say_what_to_do():
         jitad.grad(lambda x: np.sum(np.linalg.qr(x, mode="complete")[0]))(np.ones((3, 2)))
     with pytest.raises(TypeError, match=r"lstsq of a 2x3 matrix.*pinv"):
         jitad.grad(lambda x: np.sum(np.linalg.lstsq(x, np.ones(2))[0]))(np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"pinv\(hermitian=True\).*hermitian=False"):
+        jitad.grad(lambda x: np.sum(np.linalg.pinv(x, hermitian=True)))(np.eye(2))
     with pytest.raises(TypeError, match=r"np\.linalg\.eig.*np\.linalg\.eigh"):
         jitad.grad(lambda x: np.sum(np.linalg.eigvals(x)))(np.eye(2))
 

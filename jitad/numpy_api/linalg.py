@@ -409,6 +409,15 @@ def _index_last(x, *entries):
     return P.getitem(x, P.BasicIndex.normalise(lead + entries, shape_of(x)))
 
 
+def _no_hermitian(name, hermitian):
+    """NumPy's hermitian=True reads one triangle only (through eigh); jitad
+    does not record that path, and the general one differs for a
+    non-symmetric input."""
+    if hermitian:
+        raise TypeError(f"np.linalg.{name}(hermitian=True) is not supported on traced values; "
+                        "use hermitian=False (the same result for a symmetric matrix)")
+
+
 @implements(np.linalg.svd)
 def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     """U, s, Vh of (a stack of) matrices, s descending. The singular values
@@ -418,6 +427,7 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
     extra columns of a non-square ``full_matrices=True`` U (rows of Vh) are
     not unique and have no derivative. Losses should not depend on the sign
     of a singular vector pair (LAPACK's choice)."""
+    _no_hermitian("svd", hermitian)
     (a,) = _matrices("svd", a)
     if not compute_uv:
         return P.svd_p.bind(a)[1]
@@ -507,6 +517,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     """The pseudo-inverse of a full-rank matrix (stack), through QR (so it is
     differentiable at repeated singular values); the kernel raises
     ValueError for a rank-deficient one."""
+    _no_hermitian("pinv", hermitian)
     (a,) = _matrices("pinv", a)
     m, n = shape_of(a)[-2:]
     result = _tall_pinv(a) if m >= n else P.swap_last(_tall_pinv(P.swap_last(a)))
