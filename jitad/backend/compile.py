@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import linecache
 import os
+import pathlib
 import re
 import sys
 import threading
@@ -64,7 +65,7 @@ _VECMATH_NAME = {"power": "pow"}  # vm_<NumPy name> is vecmath's <name>
 
 def _helpers_stamp() -> str:
     folder = os.path.dirname(os.path.abspath(__file__))
-    text = b"".join(open(os.path.join(folder, name), "rb").read() for name in _HELPER_MODULES)
+    text = b"".join(pathlib.Path(folder, name).read_bytes() for name in _HELPER_MODULES)
     return hashlib.sha256(text).hexdigest()[:16]
 
 

@@ -59,7 +59,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     if return_sign:
         sign = np.sign(s)
         s = np.abs(s)
-    out = np.log(s) + m
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the answer, as in SciPy
+        out = np.log(s) + m
     if not keepdims:
         out = _squeeze(out, axis)
         sign = None if sign is None else _squeeze(sign, axis)
