@@ -143,3 +143,18 @@ def test_adjoints_of_shifted_slices_are_written_in_the_loop_that_computes_them()
     assert source.count("for i0 in") == 1, source
     assert "np.empty" not in source and "np.zeros((9,)" in source, source
     assert "[1 + i0] += e_" in source, source
+
+
+def test_a_vector_loop_that_scatters_into_a_slice_compiles():
+    """A scatter's array finishes with its loop, as a reduction does, but has
+    no reduction axes (once a KeyError: 'axes' in vector_mode)."""
+    x = np.linspace(-2.0, 2.0, 3 * codegen.VECTOR_ABOVE)
+    g = jitad.grad(lambda x: np.sum(np.sin(x[1:]) * x[:-1]))
+    expected = np.zeros_like(x)
+    expected[1:] += np.cos(x[1:]) * x[:-1]
+    expected[:-1] += np.sin(x[1:])
+    np.testing.assert_allclose(g(x), expected, rtol=1e-14, atol=1e-15)
+    g2 = jitad.grad(lambda x: np.sum(np.exp(x[::2])))
+    expected2 = np.zeros_like(x)
+    expected2[::2] = np.exp(x[::2])
+    np.testing.assert_allclose(g2(x), expected2, rtol=1e-15)

@@ -590,11 +590,11 @@ def vector_mode(loop: FusedLoop, prange: bool):
         if any(not _VECTOR_CALL.match(c) for c in calls) or any(t in text for t in
                                                                ("**", "//", "%")):
             return None
-    if not loop.reductions:
+    accumulations = _accumulations(loop)
+    if not accumulations:
         return "plain"
     last = len(loop.shape) - 1
-    if vector_calls == 0 or prange or any(
-            last not in op.params["axes"] for op in loop.ops if op.out in loop.reductions):
+    if vector_calls == 0 or prange or any(last not in op.params["axes"] for op in accumulations):
         return None  # blocking a loop without vector functions costs more than it gains
     return "blocked"
 
@@ -609,11 +609,16 @@ def parallelisable(loop: FusedLoop) -> bool:
     results; a max is kept serial: numba's parallel max drops NaN)."""
     if int(np.prod(loop.shape, dtype=np.int64)) < PARALLEL_ABOVE or loop.shape[0] < 2:
         return False
-    for op in loop.ops:
-        if op.out in loop.reductions and 0 in op.params["axes"]:
-            if op.out.shape != () or op.primitive.name == "reduce_max":
-                return False
+    for op in _accumulations(loop):
+        if 0 in op.params["axes"] and (op.out.shape != () or op.primitive.name == "reduce_max"):
+            return False
     return True
+
+
+def _accumulations(loop: FusedLoop) -> list:
+    """The loop's reductions (its other results that finish with it are the
+    arrays its scatters write)."""
+    return [op for op in loop.ops if isinstance(_lowering(op), Accumulate)]
 
 
 def generate(graph: Graph, parallel: bool = False) -> tuple[str, list]:
