@@ -199,6 +199,22 @@ def _complex_error(x) -> TraceError:
                       "and imaginary parts as two real arrays")
 
 
+# what numba computes with; float16 and long double it has no arithmetic for
+_INPUT_ADVICE = {"f": "convert it with .astype(np.float64) (or np.float32)",
+                 "O": "an object array is not numeric to jitad: convert it with "
+                      "np.asarray(x, dtype=float)"}
+
+
+def _check_input_dtype(dtype, name):
+    """An input jitad can trace: bool, an integer or float32/float64."""
+    if dtype.kind in "biu" and dtype.itemsize <= 8 or dtype in (np.float32, np.float64):
+        return
+    advice = _INPUT_ADVICE.get(dtype.kind, "pass bool, integer, float32 or float64 arrays")
+    raise TypeError(f"argument {name!r} has dtype {dtype.name}, which jitad does not "
+                    f"trace (its kernels compute in bool, integers, float32 and float64): "
+                    f"{advice}")
+
+
 def _as_dtype(val, dtype):
     arr = np.asarray(val)
     if arr.dtype != dtype:
@@ -429,6 +445,7 @@ def trace(f, args, arg_names=None, reads=False, perturb=frozenset()) \
             arr = arr.astype(arr.dtype.newbyteorder("="))
         if np.iscomplexobj(arr):
             raise _complex_error(value)
+        _check_input_dtype(arr.dtype, name)
         traced = builder.new_input(arr.shape, arr.dtype, arr[()] if arr.ndim == 0 else arr)
         # NumPy changes a 0-d array in place but rebinds a scalar (x += 1)
         traced._array0d = (type(value) is np.ndarray and arr.ndim == 0) or \

@@ -111,3 +111,15 @@ def test_a_kernel_numba_rejects_names_the_op_and_the_input_types():
         kernel(np.ones(3))
     assert "Unknown attribute 'no_such_method'" in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+@pytest.mark.parametrize("dtype, advice", [(np.float16, "astype"), (np.longdouble, "astype"),
+                                           (object, "not numeric")])
+def test_an_argument_of_a_dtype_kernels_cannot_compute_in_is_a_type_error(dtype, advice):
+    """float16, long double and object arrays: a TypeError naming the
+    argument, the dtype and the conversion, not numba's or NumPy's own error."""
+    x = np.ones(3, dtype)
+    name = np.dtype(dtype).name
+    for transform in (jitad.grad, jitad.jit):
+        with pytest.raises(TypeError, match=rf"argument 'x' has dtype {name}.*{advice}"):
+            transform(lambda x: np.sum(x * x))(x)
