@@ -14,6 +14,7 @@ A study that cannot run says why in a note (the feature it needs is missing).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from typing import Callable
 
@@ -42,8 +43,11 @@ def _dask_scale():
 
 
 def _dask_missing(peers) -> str:
-    return "" if _dask_scale() is not None else \
-        "benchmarks/dask_scale.py is not installed (no dask study)"
+    if _dask_scale() is None:
+        return "benchmarks/dask_scale.py is not installed (no dask study)"
+    if importlib.util.find_spec("distributed") is None:
+        return "dask[distributed] is not installed (pip install -e \".[dask]\")"
+    return ""
 
 
 STUDIES = (
