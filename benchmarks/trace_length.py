@@ -73,6 +73,7 @@ def _loop_row(steps, settings, progress):
     from jitad.backend.interpreter import InterpretedKernel
     g = jitad.grad(scalar_loop(np, steps))
     _, first = timing.first_call(g, (0.3,))
+    g.cache.wait()  # warm calls time the kernel, not NumPy answering while it compiles
     (entry,) = (variants[0] for variants in g.cache.entries.values())
     if any(op.primitive.name == "scan" for op in entry.graph.ops):
         backend = "re-rolled loop"
@@ -110,6 +111,8 @@ def guard_costs(settings):
     for g in (guarded, plain):
         g(0.3)
     switching(0.5), switching(-0.5)  # both paths compiled
+    for g in (guarded, plain, switching):
+        g.cache.wait()  # timed on the kernels, not on NumPy answering while they compile
     def alternate():
         return switching(0.5), switching(-0.5)
     samples = timing.interleaved_medians(
