@@ -162,3 +162,11 @@ def test_long_traces_show_their_head_and_tail():
     assert lines[201].startswith("… 201 more lines …")
     assert lines[-1].split()[-1] == f"{jitad.grad(f)(0.3):.6g}"
     assert graph_html(jitad.trace(f, 0.3)).count("<tr>") == 1 + 400 + 1
+
+
+def test_the_cache_names_a_numpy_scalar_argument_apart_from_a_0d_array():
+    g = jitad.grad(lambda x: x * x)
+    g(np.float64(2.0))
+    g(np.array(2.0))
+    text = str(g.cache)
+    assert "(np.float64)" in text and "(float64[])" in text, text

@@ -198,6 +198,8 @@ def _describe_part(k) -> str:
         return "float"
     if k[0] == "static":
         return repr(k[1])
+    if k[0] == "scalar":  # a NumPy scalar argument (leaf_key), not a 0-d array
+        return f"np.{np.dtype(k[1]).name}"
     if k[0] == "content":
         return f"constant {np.dtype(k[2]).name}{list(k[1])}"
     if k[0] == "other":
