@@ -95,19 +95,17 @@ def scatter_buffers(graph: Graph) -> dict:
     for o in graph.outputs:
         if type(o) is Var:
             reads[o] = reads.get(o, 0) + 2  # an output is read outside the kernel
-    buffer = {}
+    members: dict = {}  # a shared array's Var -> the Vars written into it
     for op in graph.ops:
         if op.primitive is P.scatter_add_p and op.inputs[0].shape and \
                 type(op.inputs[0]) is Var and op.out.dtype.kind == "f":
-            buffer[op.out] = op.out
+            members[op.out] = [op.out]
         elif op.primitive is P.add_p and op.inputs[0] is not op.inputs[1] and all(
-                type(a) is Var and a in buffer and reads[a] == 1 and a.shape == op.out.shape
+                type(a) is Var and a in members and reads[a] == 1 and a.shape == op.out.shape
                 and a.dtype == op.out.dtype for a in op.inputs):
-            for v, root in list(buffer.items()):
-                if root in op.inputs:
-                    buffer[v] = op.out
-            buffer[op.out] = op.out
-    return buffer
+            # each operand is read only here, so it is still its own array's Var
+            members[op.out] = [op.out] + members.pop(op.inputs[0]) + members.pop(op.inputs[1])
+    return {v: array for array, vs in members.items() for v in vs}
 
 
 def _merged(op, buffers) -> bool:
@@ -254,6 +252,7 @@ class SourceWriter:
         self.loop_shape: tuple = ()
         self.weak_dtype = None  # what Python-number literals are, in the op being written
         self.buffers: dict = {}  # scatter Var -> the zeroed array it is written into
+        self.shared: set = set()  # those arrays more than one scatter writes
         self.zeroed: set = set()  # those arrays, once allocated
 
     # names --------------------------------------------------------------
@@ -380,8 +379,7 @@ class SourceWriter:
         self.lines.append(f"    # fused loop over {loop.shape}: {names}")
         scatters = [op for op in loop.ops if op.out in self.buffers]
         # two scatters into one array write neighbouring positions: one thread
-        shared = any(list(self.buffers.values()).count(self.buffers[op.out]) > 1
-                     for op in scatters)
+        shared = any(self.buffers[op.out] in self.shared for op in scatters)
         outer = "prange" if self.parallel and parallelisable(loop) and not shared else "range"
         mode = vector_mode(loop, outer == "prange") if self.vector_math else None
         # sin/cos/tan reduced fast, exact below 2**30 (practically every argument);
@@ -504,6 +502,7 @@ class SourceWriter:
         """The function's source; ``contiguous_outputs``: arrays it returns are
         C-contiguous (a loop body's, whose carries must keep one type)."""
         self.buffers = scatter_buffers(self.graph)
+        self.shared = {array for v, array in self.buffers.items() if v is not array}
         items = group(self.graph, self.buffers)
         stored = materialised(self.graph, items, self.buffers)
         body_start = len(self.lines)

@@ -63,17 +63,17 @@ _HELPER_MODULES = ("runtime.py",)
 _VECMATH_NAME = {"power": "pow"}  # vm_<NumPy name> is vecmath's <name>
 
 
-def _helpers_stamp() -> str:
-    folder = os.path.dirname(os.path.abspath(__file__))
-    text = b"".join(pathlib.Path(folder, name).read_bytes() for name in _HELPER_MODULES)
+def _digest(*names) -> str:
+    """A hash of these files of jitad/backend."""
+    folder = pathlib.Path(__file__).parent
+    text = b"".join((folder / name).read_bytes() for name in names)
     return hashlib.sha256(text).hexdigest()[:16]
 
 
-HELPERS_STAMP = _helpers_stamp()
+HELPERS_STAMP = _digest(*_HELPER_MODULES)
 # special.py's functions are inlined too, but only kernels that call one name
 # its digest (as vecmath's), so the others keep their hashes
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "special.py"), "rb") as _f:
-    SPECIAL_DIGEST = hashlib.sha256(_f.read()).hexdigest()[:16]
+SPECIAL_DIGEST = _digest("special.py")
 
 
 def cache_dir() -> str:

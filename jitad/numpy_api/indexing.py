@@ -85,12 +85,16 @@ def _is_array(e) -> bool:
     return is_traced(e) or isinstance(e, np.ndarray)
 
 
-def _basic(x, entries):
+def _basic(x, entries, ellipsis=False):
     """Integers, slices and None: one getitem, then a reshape for the None
-    axes -- a view of x, as in NumPy."""
+    axes -- a view of x, as in NumPy, except that integers down to a 0-d
+    result without ``...`` give a NumPy scalar, a copy (``x[0]`` of a vector)."""
     basic = tuple(e for e in entries if e is not None)
     index = P.BasicIndex.normalise(basic, shape_of(x))
-    result = inplace.view(P.getitem(x, index), x, "getitem", index)
+    result = P.getitem(x, index)
+    if shape_of(result) == () and len(basic) == len(entries) and not ellipsis:
+        return result
+    result = inplace.view(result, x, "getitem", index)
     if len(basic) == len(entries):
         return result
     out_shape, kept = [], iter(shape_of(result))
@@ -145,11 +149,8 @@ def getitem(x, index):
     entries = _entries(x, index)
     if any(_is_array(e) for e in entries):
         return _advanced(x, entries)
-    result = _basic(x, entries)
     ellipsis = any(i is Ellipsis for i in (index if isinstance(index, tuple) else (index,)))
-    if shape_of(result) == () and not ellipsis:
-        return inplace.detached(result)  # x[0] of a vector is a scalar, not a view
-    return result
+    return _basic(x, entries, ellipsis)
 
 
 @implements(np.take)

@@ -47,18 +47,6 @@ def view(result, base, kind, params):
     return result
 
 
-def detached(result):
-    """``result`` as a copy, not a view: what NumPy's integer indexing down to
-    a scalar gives. Returns ``result``."""
-    chain = getattr(result, "_view", None)
-    if chain is not None:
-        views = chain[0]._views  # by identity: == on tracers records an op
-        del views[next(i for i, v in enumerate(views) if v is result)]
-        result._view = None
-        result._array0d = False
-    return result
-
-
 def read_only(result):
     """A view NumPy makes read-only (``broadcast_to``, ``diagonal``)."""
     if is_traced(result):

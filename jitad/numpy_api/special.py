@@ -28,17 +28,9 @@ def floating(x):
     return x if np.issubdtype(dtype_of(x), np.floating) else P.convert(x, np.float64)
 
 
-def _unary(prim):
-    def apply(x):
-        return prim.bind(floating(x))
-    apply.__name__ = prim.name
-    apply.__doc__ = f"scipy.special.{prim.name}: the primitive {prim.name}."
-    return apply
-
-
-def _binary(prim):
-    def apply(a, b):
-        return prim.bind(floating(a), floating(b))
+def _on_floats(prim):
+    def apply(*xs):
+        return prim.bind(*map(floating, xs))
     apply.__name__ = prim.name
     apply.__doc__ = f"scipy.special.{prim.name}: the primitive {prim.name}."
     return apply
@@ -62,8 +54,7 @@ def polygamma(n, x):
 
 
 # scipy.special ufunc name -> implementation (psi is digamma's ufunc name)
-SCIPY_UFUNCS = {name: (_binary if len(prim.jvps) == 2 else _unary)(prim)
-                for prim, name in P.SCIPY_NAMES.items()}
+SCIPY_UFUNCS = {name: _on_floats(prim) for prim, name in P.SCIPY_NAMES.items()}
 SCIPY_UFUNCS.update(xlogy=xlogy, xlog1py=xlog1py)
 
 
