@@ -110,6 +110,9 @@ class Builder:
         from an enclosing trace (it becomes an extra input), or a constant."""
         if type(x) is Tracer and x._builder is self:  # the common case, first
             return x._var, x._val
+        if type(x) is float:  # a Python number: a weak literal
+            lit = Lit.of(x)
+            return lit, lit.val
         if is_tracer(x):
             b = x._builder
             if b.closed:
@@ -216,6 +219,12 @@ def _check_input_dtype(dtype, name):
 
 
 def _as_dtype(val, dtype):
+    if type(val) is np.ndarray or isinstance(val, np.generic):
+        # the common case first (not through np.asarray: while tracing that
+        # is jitad's wrapper, which looks for tracers in its argument)
+        if val.dtype == dtype:
+            return val[()] if val.ndim == 0 else val
+        return val.astype(dtype)[()] if val.ndim == 0 else val.astype(dtype)
     arr = np.asarray(val)
     if arr.dtype != dtype:
         arr = arr.astype(dtype)
