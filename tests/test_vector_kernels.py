@@ -80,10 +80,32 @@ def test_a_sum_is_reordered_into_vector_lanes(monkeypatch):
     assert abs(value - math.fsum(terms)) <= N * np.finfo(float).eps * np.sum(np.abs(terms))
     ir = fn.inspect_llvm(fn.signatures[0])
     assert re.search(r"fadd reassoc <\d+ x double>", ir), "the sum did not vectorise"
-    # under prange numba recognises only +=: the sum keeps it
-    source, _ = generate(trace(lambda x: np.sum(np.exp(x)), (np.ones(codegen.PARALLEL_ABOVE),))[0],
-                         parallel=True)
-    assert "prange" in source and "add_lanes" not in source and " += " in source
+
+
+@pytest.mark.parametrize("shape", [(codegen.PARALLEL_ABOVE + 7,), (3000, 70)])
+def test_a_parallel_sum_is_split_into_blocks_added_in_order(shape):
+    """Under prange each block of outer indices sums serially (vectorised,
+    with vecmath), and the blocks' sums are added in order after the loop:
+    the result does not depend on the number of threads."""
+    x = np.linspace(-3.0, 3.0, int(np.prod(shape))).reshape(shape)
+    serial = jitad.value_and_grad(heavy)
+    parallel = jitad.value_and_grad(heavy, parallel=True)
+    value, grad = parallel(x)
+    expected_value, expected_grad = serial(x)
+    assert value == pytest.approx(expected_value, rel=1e-13)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-14, atol=1e-15)
+    text = io.StringIO()
+    jitad.show_source(parallel, file=text)
+    source = text.getvalue()
+    assert "for jb in prange(" in source and "= add_lanes(s_" in source, source
+    assert "vm_sin" in source, source
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = parallel(x)
+    finally:
+        numba.set_num_threads(threads)
+    assert one[0] == value and np.array_equal(one[1], grad)
 
 
 def test_huge_trig_arguments_rerun_the_loop_with_exact_functions(monkeypatch):

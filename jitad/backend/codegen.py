@@ -389,7 +389,10 @@ class SourceWriter:
         # two scatters into one array write neighbouring positions: one thread
         shared = any(self.buffers[op.out] in self.shared for op in scatters)
         outer = "prange" if self.parallel and parallelisable(loop) and not shared else "range"
-        mode = vector_mode(loop, outer == "prange") if self.vector_math else None
+        # a prange loop's sums are split into blocks (split_sums): each block's
+        # loop is serial, so it vectorises as a serial loop does
+        mode = vector_mode(loop, outer == "prange" and not split_sums(loop)) \
+            if self.vector_math else None
         # sin/cos/tan reduced fast, exact below 2**30 (practically every argument);
         # where one is not, the whole loop runs again with the exact functions
         # (not a loop that adds into scatter arrays: it would add twice)
@@ -411,6 +414,10 @@ class SourceWriter:
         ndim = len(loop.shape)
         last, block = ndim - 1, min(REDUCTION_BLOCK, loop.shape[-1])
         carried = self.carried(loop) if mode != "blocked" else {}
+        split = split_sums(loop) if outer == "prange" and mode != "blocked" else []
+        rows = max(1, PARALLEL_BLOCK // max(1, int(np.prod(loop.shape[1:], dtype=np.int64))))
+        blocks = -(-loop.shape[0] // rows)
+        base = indent
         for op in loop.ops:
             out, dtype = self.name(op.out), dtype_name(op.out.dtype)
             if op.out in self.buffers:
@@ -432,6 +439,14 @@ class SourceWriter:
                     self.lines.append(f"{indent}b_{out[2:]} = np.empty({block}, {dtype})")
             elif op.out in stored:
                 self.lines.append(f"{indent}{out} = np.empty({loop.shape!r}, {dtype})")
+        for op in split:
+            self.lines.append(f"{indent}p_{self.name(op.out)[2:]} = np.empty({blocks}, "
+                              f"{dtype_name(op.out.dtype)})")
+        if split:
+            # each thread's blocks sum into their own partials, added in order
+            # after the loop: the result does not depend on the thread count
+            self.lines.append(f"{indent}# in {blocks} blocks of {rows} on every core, each "
+                              "block's sums then added in order")
         if mode == "blocked":
             # a float reduction keeps its order and so keeps LLVM from vectorising
             # the loop: the elements of a block are computed by a loop without it
@@ -445,6 +460,15 @@ class SourceWriter:
                     dtype = dtype_name(array.dtype)
                     self.lines += [f"{indent[4:]}{self.carry(array, d)} = {dtype}(0)"
                                    for d in range(1, high - low + 1)]
+            if split and j == 0:
+                self.lines.append(f"{indent[4:]}for jb in prange({blocks}):")
+                self.lines += [f"{indent}s_{self.name(op.out)[2:]} = "
+                               f"{dtype_name(op.out.dtype)}({_lowering(op).init(op.out.dtype)})"
+                               for op in split]
+                indent += "    "
+                self.lines.append(f"{indent[4:]}for i0 in range(jb * {rows}, min(jb * {rows} + "
+                                  f"{rows}, {n})):")
+                continue
             if mode == "blocked" and j == last:
                 self.lines.append(f"{indent[4:]}for j{j} in range(0, {n}, {block}):")
                 indent += "    "
@@ -463,14 +487,16 @@ class SourceWriter:
             if isinstance(lowering, Accumulate):
                 kept = [f"i{j}" for j in full if j not in op.params["axes"]]
                 acc = self.name(op.out) + (f"[{', '.join(kept)}]" if kept else "")
+                if op in split:
+                    acc = f"s_{self.name(op.out)[2:]}"
                 x = self.element(op.inputs[0], full)
                 if mode == "blocked":
                     buffer = f"b_{self.name(op.out)[2:]}"
                     self.lines.append(f"{indent}{buffer}[i{last} - j{last}] = {x}")
                     accumulated.append(lowering.update(acc, f"{buffer}[k{last}]"))
                 else:
-                    update = lowering.reordered if lowering.reordered is not None and \
-                        outer == "range" else lowering.update
+                    update = lowering.reordered if lowering.reordered is not None and (
+                        outer == "range" or split) else lowering.update
                     self.lines.append(f"{indent}{update(acc, x)}")
                 continue
             if op.out in self.buffers:
@@ -502,6 +528,13 @@ class SourceWriter:
             if op.out in stored:
                 index = ", ".join(f"i{j}" for j in full)
                 self.lines.append(f"{indent}{self.name(op.out)}[{index}] = {element}")
+        for op in split:
+            name = self.name(op.out)[2:]
+            self.lines.append(f"{base}    p_{name}[jb] = s_{name}")
+        if split:
+            self.lines.append(f"{base}for jb in range({blocks}):")
+            self.lines += [f"{base}    {_lowering(op).update(self.name(op.out), f'p_{self.name(op.out)[2:]}[jb]')}"
+                           for op in split]
         tails = []
         for array, (position, low, high) in carried.items():
             step, tail = self.carry_lines(array, position, low, high, contributions[array])
@@ -719,6 +752,16 @@ def parallelisable(loop: FusedLoop) -> bool:
         if 0 in op.params["axes"] and (op.out.shape != () or op.primitive.name == "reduce_max"):
             return False
     return True
+
+
+PARALLEL_BLOCK = 1 << 14  # elements per block of a prange loop that sums
+
+
+def split_sums(loop: FusedLoop) -> list:
+    """The sums (and products) of a loop across its outer axis: in a prange
+    loop each block of outer indices accumulates its own (serially, so it
+    vectorises), and the blocks' partial results are added in order."""
+    return [op for op in _accumulations(loop) if 0 in op.params["axes"]]
 
 
 def _accumulations(loop: FusedLoop) -> list:
