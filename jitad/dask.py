@@ -164,7 +164,11 @@ def _worker_transform(token, argnums, payload):
         if found is None:
             import cloudpickle
             loss = cloudpickle.loads(payload)
-            found = (loss, jitad.value_and_grad(loss, argnums))
+            # serial kernels: Dask runs a task per worker thread and starts a worker per
+            # core or so, while numba's pool in each worker is as large as the machine;
+            # parallel kernels would put workers x cores threads on the cores (Dask's
+            # nanny sets OMP_NUM_THREADS=1 for the same reason)
+            found = (loss, jitad.value_and_grad(loss, argnums, parallel=False))
         _WORKER_TRANSFORMS[key] = found  # most recently used last
         while len(_WORKER_TRANSFORMS) > WORKER_TRANSFORMS_KEPT:
             del _WORKER_TRANSFORMS[next(iter(_WORKER_TRANSFORMS))]
