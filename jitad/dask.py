@@ -41,7 +41,9 @@ How it works, and why:
   ``jitad.value_and_grad(loss, argnums)`` under the token, so it traces and
   compiles once per shape, and later tasks and later calls reuse the kernel.
   A restarted worker builds it again and loads the kernel from jitad's disk
-  cache (``$JITAD_CACHE_DIR``, inherited by LocalCluster workers).
+  cache (``$JITAD_CACHE_DIR``, inherited by LocalCluster workers). The kernels
+  are serial (``parallel=False``): Dask's parallelism is a task per worker
+  thread, and numba's pool in every worker is as large as the machine.
 - The partials are added on the workers, ``FAN_IN`` at a time, in shard order,
   so the rounding does not depend on where tasks ran; the whole call is one
   graph. An error of the loss on a shard is carried up that tree, and shards
