@@ -175,7 +175,8 @@ class Dispatcher:
                 tgraph, template, outside = self._transformed(args, extra, leaves)
                 if outside.captured:  # f closes over a value of an enclosing trace
                     return self._emit(tgraph, template, outside, leaves, extra)
-                kernel = lower(tgraph, parallel=_parallel(self.parallel))
+                kernel = lower(tgraph, parallel=_parallel(self.parallel),
+                               families=self.cache.families)
             reads = self.cache.learn(outside)
             key, leaves, values = self._key(args, extra)  # with what this trace read
             n_args = len(leaves) - _count_leaves(extra)

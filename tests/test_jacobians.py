@@ -185,3 +185,23 @@ def test_jvp_of_grad_and_jacfwd_of_grad_nest():
                                rtol=1e-13, atol=1e-12)
     np.testing.assert_allclose(jitad.jacrev(jitad.grad(rosenbrock))(x), rosenbrock_hessian(x),
                                rtol=1e-13, atol=1e-12)
+
+
+def test_a_matrix_product_with_the_identity_seed_is_dropped():
+    """jacfwd of W @ x seeds the directions with the identity: I @ W.T is
+    W.T, no BLAS call and no pass over W for it."""
+    from jitad import transforms
+    from jitad.primitives.linalg import dot
+    from jitad.tracer import trace
+    args = (np.ones(4), np.ones((6, 4)))
+    for f in (lambda x, W: dot(np.eye(4), W.T), lambda x, W: dot(W, np.eye(4))):
+        graph = transforms.simplify(trace(f, args)[0])
+        assert not any(op.primitive.name == "dot" for op in graph.ops), graph
+    x, W = np.linspace(0.0, 1.0, 4), np.arange(24.0).reshape(6, 4) / 24.0
+    J = jitad.jacfwd(lambda x, W: np.tanh(W @ x))(x, W)
+    z = np.tanh(W @ x)
+    np.testing.assert_allclose(J, (1 - z ** 2)[:, None] * W, rtol=1e-14)  # libm tanh
+    g = jitad.jacfwd(lambda x, W: np.tanh(W @ x))
+    g(x, W)
+    source = next(iter(g.cache.entries.values()))[0].kernel.source
+    assert source.count("np.dot(") == 1, source

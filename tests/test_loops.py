@@ -150,3 +150,17 @@ def test_the_kernel_shows_the_loop_as_a_loop():
     g(P)
     source = next(iter(g.cache.entries.values()))[0].kernel.source
     assert "for i_" in source and "@_body_jit" in source and source.count("\n") < 400
+
+
+def test_the_gradient_runs_the_forward_loop_once():
+    """The adjoint's forward loop (the primal body, also stacking each
+    step's carry) computes the value too: the value's own loop is merged
+    into it, leaving one loop forward and one backward."""
+    for f in (oscillator, oscillator_loop):
+        g = jitad.value_and_grad(f)
+        value, grad = g(P)
+        assert value == pytest.approx(f(P), rel=1e-14)
+        source = next(iter(g.cache.entries.values()))[0].kernel.source
+        kernel = source[source.index("def kernel("):]
+        assert kernel.count("for i_") == 2, source
+        np.testing.assert_allclose(grad, jitad.grad(oscillator_loop)(P), rtol=1e-14)

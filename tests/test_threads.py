@@ -44,9 +44,12 @@ def test_eight_threads_fresh_and_shared_functions_mixed_shapes():
     assert not errors, errors[:3]
     cache = shared.cache
     assert len(cache) == len(shapes)
-    assert cache.compiles == len(shapes)  # concurrent first calls of one shape compile once
+    # concurrent first calls of one shape compile once; of the three vector
+    # sizes the first compiles its own kernel, the second the size-generic
+    # one, which serves the third without compiling
+    assert cache.compiles == len(shapes) - 1
     assert sum(e.calls for v in cache.entries.values() for e in v) == 8 * calls_per_thread
-    assert cache.hits + cache.compiles == 8 * calls_per_thread
+    assert cache.hits + len(cache) == 8 * calls_per_thread
 
 
 def test_traces_in_two_threads_do_not_see_each_others_builders():

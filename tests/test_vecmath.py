@@ -194,7 +194,38 @@ def test_the_lowering_knows_every_vector_function_without_importing_them():
     import sys
     from jitad.backend import lowering, vecmath
     assert lowering.VECTOR_FUNCTIONS == set(vecmath.FUNCTIONS)
+    assert lowering.VECTOR_COMPOSITES == set(vecmath.COMPOSITES)
     loaded = subprocess.run([sys.executable, "-c", "import sys, jitad; "
                              "print('jitad.backend.vecmath' in sys.modules)"],
                             capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "False"
+
+
+def test_logaddexp_has_numpys_accuracy_and_special_values():
+    """NumPy's formula on vecmath's exp and log1p: within 2 ulp of
+    max(|x|, |y|, |result|) of the exact value, as NumPy's is (near a result
+    of 0, where both cancel, that is no bound relative to the result)."""
+    mpmath = pytest.importorskip("mpmath")
+    from jitad.backend.vecmath import logaddexp
+
+    @numba.njit(error_model="numpy")
+    def kernel(x, y, out):
+        for i in range(x.size):
+            out[i] = logaddexp(x[i], y[i])
+        return out
+
+    rng = np.random.default_rng(3)
+    n = 4000
+    x = rng.normal(size=n) * rng.choice([1e-3, 1.0, 30.0, 800.0], n)
+    y = rng.normal(size=n) * rng.choice([1e-3, 1.0, 30.0, 800.0], n)
+    x[:1000], y[:1000] = -0.693 + rng.normal(size=(2, 1000)) * 0.01  # cancellation
+    got = kernel(x, y, np.empty_like(x))
+    with mpmath.workprec(120):
+        exact = np.array([float(mpmath.log(mpmath.exp(mpmath.mpf(a)) + mpmath.exp(mpmath.mpf(b))))
+                          for a, b in zip(x, y)])
+    scale = np.spacing(np.maximum(np.maximum(np.abs(x), np.abs(y)), np.abs(exact)))
+    assert np.max(np.abs(got - exact) / scale) <= 2.0
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 1e308, -1e308, 5e-324])
+    a, b = (v.ravel() for v in np.meshgrid(special, special))
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(kernel(a, b, np.empty_like(a)), np.logaddexp(a, b))

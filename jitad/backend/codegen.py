@@ -24,8 +24,13 @@ Example (``np.sum(np.sin(x) * 2.0)`` for x of shape (3,))::
             # v_2 = v_1 * 2.0
             e_2 = e_1 * 2.0
             # v_3 = reduce_sum(v_2, axes=(0,))
-            v_3 += e_2
+            v_3 = add_lanes(v_3, e_2)
         return (v_3,)
+
+A sum accumulates with ``add_lanes`` (``runtime.py``), which lets LLVM
+reorder it into vector lanes. The adjoints of shifted views (``x[1:]`` and
+``x[:-1]``) are stored by the loop that computes them, the part each
+iteration adds to the next position carried in a local (``r1_<n>``).
 """
 from __future__ import annotations
 
@@ -253,6 +258,7 @@ class SourceWriter:
         self.weak_dtype = None  # what Python-number literals are, in the op being written
         self.buffers: dict = {}  # scatter Var -> the zeroed array it is written into
         self.shared: set = set()  # those arrays more than one scatter writes
+        self.scatters: dict = {}  # each array -> the scatter ops written into it
         self.zeroed: set = set()  # those arrays, once allocated
 
     # names --------------------------------------------------------------
@@ -264,7 +270,9 @@ class SourceWriter:
                 return literal(a.val)
             if id(a.val) not in self.const_names:
                 self.const_names[id(a.val)] = f"c_{len(self.consts)}"
-                self.consts.append(a.val)
+                # C-contiguous: a slice of a seed (strides of the whole) would
+                # make numba type every access as strided, and no loop vectorise
+                self.consts.append(np.ascontiguousarray(a.val))
             return self.const_names[id(a.val)]
         return self.printed[a].replace("-", "m")
 
@@ -402,6 +410,7 @@ class SourceWriter:
         functions, setting that flag where an argument needs the exact ones."""
         ndim = len(loop.shape)
         last, block = ndim - 1, min(REDUCTION_BLOCK, loop.shape[-1])
+        carried = self.carried(loop) if mode != "blocked" else {}
         for op in loop.ops:
             out, dtype = self.name(op.out), dtype_name(op.out.dtype)
             if op.out in self.buffers:
@@ -409,8 +418,11 @@ class SourceWriter:
                 if array not in self.zeroed:
                     self.zeroed.add(array)
                     self.contiguous.add(array)
-                    self.lines.append(f"{indent}{self.name(array)} = np.zeros("
-                                      f"{array.shape!r}, {dtype})")
+                    # an array the carries store in full needs no zeros first
+                    full = array in carried and self.covered(array, loop, *carried[array])
+                    self.lines.append(f"{indent}{self.name(array)} = "
+                                      f"np.{'empty' if full else 'zeros'}({array.shape!r}, "
+                                      f"{dtype})")
             elif op.out in loop.reductions:
                 init = _lowering(op).init(op.out.dtype)
                 self.lines.append(f"{indent}{out} = {dtype}({init})" if op.out.shape == ()
@@ -428,6 +440,11 @@ class SourceWriter:
                               "accumulated in order")
         for j, n in enumerate(loop.shape):
             indent += "    "
+            if j == last:
+                for array, (_, low, high) in carried.items():
+                    dtype = dtype_name(array.dtype)
+                    self.lines += [f"{indent[4:]}{self.carry(array, d)} = {dtype}(0)"
+                                   for d in range(1, high - low + 1)]
             if mode == "blocked" and j == last:
                 self.lines.append(f"{indent[4:]}for j{j} in range(0, {n}, {block}):")
                 indent += "    "
@@ -438,6 +455,7 @@ class SourceWriter:
         self.loop_values, self.loop_shape = set(), loop.shape
         full = list(range(ndim))
         accumulated = []
+        contributions: dict = {}  # carried array -> offset from its lowest start -> elements
         for op in loop.ops:
             self.comment(op, indent)
             lowering = _lowering(op)
@@ -451,11 +469,19 @@ class SourceWriter:
                     self.lines.append(f"{indent}{buffer}[i{last} - j{last}] = {x}")
                     accumulated.append(lowering.update(acc, f"{buffer}[k{last}]"))
                 else:
-                    self.lines.append(f"{indent}{lowering.update(acc, x)}")
+                    update = lowering.reordered if lowering.reordered is not None and \
+                        outer == "range" else lowering.update
+                    self.lines.append(f"{indent}{update(acc, x)}")
                 continue
             if op.out in self.buffers:
-                self.lines.append(f"{indent}{self.scattered(op)} += "
-                                  f"{self.element(op.inputs[0], full)}")
+                element = self.element(op.inputs[0], full)
+                if self.buffers[op.out] in carried:
+                    position, low, _ = carried[self.buffers[op.out]]
+                    start = op.params["index"].entries[position][0]
+                    contributions.setdefault(self.buffers[op.out], {}).setdefault(
+                        start - low, []).append(element)
+                else:
+                    self.lines.append(f"{indent}{self.scattered(op)} += {element}")
                 continue
             if isinstance(lowering, Indexed):
                 expr = lowering.element(self, op)
@@ -476,6 +502,12 @@ class SourceWriter:
             if op.out in stored:
                 index = ", ".join(f"i{j}" for j in full)
                 self.lines.append(f"{indent}{self.name(op.out)}[{index}] = {element}")
+        tails = []
+        for array, (position, low, high) in carried.items():
+            step, tail = self.carry_lines(array, position, low, high, contributions[array])
+            self.lines += [f"{indent}{line}" for line in step]
+            tails += [f"{indent[4:]}{line}" for line in tail]
+        self.lines += tails
         if accumulated:
             indent = indent[4:]
             n = loop.shape[last]
@@ -483,19 +515,87 @@ class SourceWriter:
             self.lines += [f"{indent}    {line}" for line in accumulated]
         self.loop_values = set()
 
-    def scattered(self, op) -> str:
+    def scattered(self, op, last=None) -> str:
         """The element of a scatter's array that the loop position writes:
-        each sliced axis of the basic index runs along the next loop axis."""
-        index, axis = [], 0
-        for entry in op.params["index"].entries:
+        each sliced axis of the basic index runs along the next loop axis
+        (``last``: the position along the innermost one, if not its start
+        plus the loop index)."""
+        entries = op.params["index"].entries
+        slices = [k for k, entry in enumerate(entries) if not isinstance(entry, int)]
+        index = []
+        for k, entry in enumerate(entries):
             if isinstance(entry, int):
                 index.append(str(entry))
                 continue
+            axis = slices.index(k)
             start, _, step = entry
             position = f"i{axis}" if step == 1 else f"{step} * i{axis}"
-            index.append(f"{start} + {position}" if start else position)
-            axis += 1
+            index.append(str(last) if last is not None and k == slices[-1] else
+                         f"{start} + {position}" if start else position)
         return f"{self.name(self.buffers[op.out])}[{', '.join(index)}]"
+
+    def carried(self, loop) -> dict:
+        """The shared scatter arrays this loop alone writes whose scatters
+        differ only in the start of the innermost axis (the adjoints of
+        ``x[1:]`` and ``x[:-1]``): array -> (index entry of that axis, lowest
+        start, highest start). Iteration ``i`` adds to neighbouring positions
+        that iteration ``i + 1`` adds to again, a dependence through memory
+        that keeps LLVM from vectorising; carried instead in locals from one
+        iteration to the next (a recurrence LLVM vectorises), each position
+        is stored once, when complete."""
+        members: dict = {}
+        for op in loop.ops:
+            if op.out in self.buffers and self.buffers[op.out] in self.shared:
+                members.setdefault(self.buffers[op.out], []).append(op)
+        carried = {}
+        for array, ops in members.items():
+            entries = [op.params["index"].entries for op in ops]
+            slices = [k for k, entry in enumerate(entries[0]) if not isinstance(entry, int)]
+            if not slices or len(ops) != len(self.scatters[array]):
+                continue  # another loop writes into it too
+            last = slices[-1]
+            if any(len(e) != len(entries[0]) or any(e[k] != entries[0][k]
+                                                    for k in range(len(e)) if k != last)
+                   or e[last][2] != 1 for e in entries):
+                continue
+            starts = [e[last][0] for e in entries]
+            if min(starts) != max(starts):
+                carried[array] = (last, min(starts), max(starts))
+        return carried
+
+    def covered(self, array, loop, position, low, high) -> bool:
+        """Whether the carries of ``array`` store every element of it: each
+        other axis is a full slice, and the innermost one runs from 0 to its
+        end."""
+        entries = self.scatters[array][0].params["index"].entries
+        return low == 0 and loop.shape[-1] + high == array.shape[position] and all(
+            entry == (0, n, 1) for k, (entry, n) in enumerate(zip(entries, array.shape))
+            if k != position)
+
+    def carry(self, array, level) -> str:
+        """The local holding the part of ``array``'s element ``level``
+        positions ahead of the one the loop position completes."""
+        return f"r{level}_{self.name(array)[2:]}"
+
+    def carry_lines(self, array, position, low, high, contributions) -> tuple:
+        """The lines that store the element this iteration completes and move
+        the carries one position on, and those that store the last ones after
+        the innermost loop (the same additions in the same order as ``+=``
+        into the array)."""
+        op = self.scatters[array][0]
+        levels = range(high - low + 1)
+
+        def total(level):
+            elements = contributions.get(level, [])
+            ahead = [self.carry(array, level + 1)] if level < high - low else []
+            return " + ".join(ahead + elements) if ahead + elements else "0.0"
+        i = f"i{len(self.loop_shape) - 1}"
+        step = [f"{self.scattered(op, f'{low} + {i}' if low else i)} = {total(0)}"]
+        step += [f"{self.carry(array, d)} = {total(d)}" for d in levels[1:]]
+        n = self.loop_shape[-1]
+        tail = [f"{self.scattered(op, n + low + d - 1)} = {self.carry(array, d)}"
+                for d in levels[1:]]
+        return step, tail
 
     # the kernel ------------------------------------------------------------
     def kernel_source(self, name="kernel", contiguous_outputs=False) -> str:
@@ -503,6 +603,10 @@ class SourceWriter:
         C-contiguous (a loop body's, whose carries must keep one type)."""
         self.buffers = scatter_buffers(self.graph)
         self.shared = {array for v, array in self.buffers.items() if v is not array}
+        self.scatters = {}
+        for op in self.graph.ops:
+            if op.primitive is P.scatter_add_p and op.out in self.buffers:
+                self.scatters.setdefault(self.buffers[op.out], []).append(op)
         items = group(self.graph, self.buffers)
         stored = materialised(self.graph, items, self.buffers)
         body_start = len(self.lines)
@@ -569,8 +673,10 @@ REDUCTION_BLOCK = 256  # elements per block of a reduction loop that vectorises
 def vector_mode(loop: FusedLoop, prange: bool):
     """How a fused loop of at least ``VECTOR_ABOVE`` elements uses vecmath's
     functions: ``"plain"`` (the loop
-    vectorises as it is), ``"blocked"`` (its reductions, over the innermost
-    axis, are split off per block so the rest vectorises), or None (libm's
+    vectorises as it is, its sums and products reordered into vector lanes),
+    ``"blocked"`` (its reductions that keep their order, a max or any in a
+    prange loop, over the innermost axis, are split off per block so the
+    rest vectorises), or None (libm's
     functions, faster one element at a time, where the loop cannot vectorise:
     a call left that vecmath does not replace, such as ``hypot``, ``**`` of a
     kind vecmath has not, ``%``, ``//``; or reductions it cannot split off)."""
@@ -589,8 +695,9 @@ def vector_mode(loop: FusedLoop, prange: bool):
         if any(not _VECTOR_CALL.match(c) for c in calls) or any(t in text for t in
                                                                ("**", "//", "%")):
             return None
+    # a sum or product in a serial loop is reordered (add_lanes) and vectorises
     accumulations = _accumulations(loop)
-    if not accumulations:
+    if all(not prange and _lowering(op).reordered is not None for op in accumulations):
         return "plain"
     last = len(loop.shape) - 1
     if vector_calls == 0 or prange or any(last not in op.params["axes"] for op in accumulations):

@@ -12,8 +12,9 @@ fuser what it may do with the op:
   op computes from the loop position (a broadcast, a scatter):
   ``element(loop, op)`` returns the expression, using ``loop.element_at``.
   The operand must be complete before the loop starts.
-- ``Accumulate(init, update)``: a reduction accumulated inside the loop that
-  produces its input.
+- ``Accumulate(init, update, reordered)``: a reduction accumulated inside the
+  loop that produces its input (``reordered``: the update where the order of
+  accumulation may change, which lets the loop vectorise).
 - ``Statement(lines)``: everything else (matrix products go to BLAS through
   ``np.dot``; views stay views): ``lines(out, *operands, **params)``.
 
@@ -39,6 +40,7 @@ VECTOR_FUNCTIONS = frozenset({
     "sin", "cos", "tan", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "power",
     "sinh", "cosh", "tanh", "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh",
     "arctanh", "cbrt"})
+VECTOR_COMPOSITES = frozenset({"logaddexp"})  # jitad.backend.vecmath.COMPOSITES
 
 @dataclass(frozen=True)
 class Elementwise:
@@ -58,6 +60,10 @@ class Indexed:
 class Accumulate:
     init: Callable     # dtype -> source of the initial value
     update: Callable   # (accumulator, element) -> statement
+    # the update where the order of accumulation may change (a serial loop:
+    # runtime.add_lanes lets LLVM vectorise it; numba's prange recognises
+    # only ``update``)
+    reordered: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,8 @@ LOWERINGS = {
                                  interpret=lambda n: (P.pow_p, (float(n),))),
     P.pow_p: Elementwise(lambda a, b: f"{a} ** {b}", vector="power"),
     **{prim: Elementwise(_call(f"np.{prim.name}"),
-                         vector=prim.name if prim.name in VECTOR_FUNCTIONS else None)
+                         vector=prim.name if prim.name in VECTOR_FUNCTIONS | VECTOR_COMPOSITES
+                         else None)
        for prim in _UFUNCS},
     P.abs_p: Elementwise(_call("abs")),
     P.max_p: Elementwise(_call("np.maximum")),
@@ -241,8 +248,10 @@ def _lowest(dtype) -> str:
 
 
 LOWERINGS.update({
-    P.reduce_sum_p: Accumulate(lambda dtype: "0", lambda acc, x: f"{acc} += {x}"),
-    P.reduce_prod_p: Accumulate(lambda dtype: "1", lambda acc, x: f"{acc} *= {x}"),
+    P.reduce_sum_p: Accumulate(lambda dtype: "0", lambda acc, x: f"{acc} += {x}",
+                               lambda acc, x: f"{acc} = add_lanes({acc}, {x})"),
+    P.reduce_prod_p: Accumulate(lambda dtype: "1", lambda acc, x: f"{acc} *= {x}",
+                                lambda acc, x: f"{acc} = mul_lanes({acc}, {x})"),
     P.reduce_max_p: Accumulate(_lowest, lambda acc, x: f"{acc} = np.maximum({acc}, {x})"),
 })
 

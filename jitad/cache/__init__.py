@@ -74,6 +74,9 @@ class FunctionCache:
     lock: object = field(default_factory=threading.RLock, repr=False)
     # kernels being compiled in the background (``jitad.compiler``)
     jobs: list = field(default_factory=list, repr=False)
+    # this function's kernel sources by family, for kernels that serve every
+    # size (``jitad.backend.sizes``)
+    families: dict = field(default_factory=dict, repr=False)
 
     def wait(self, timeout=None) -> bool:
         """Wait until every kernel of this function is compiled (while they
@@ -112,7 +115,8 @@ class FunctionCache:
             variants = self.entries[key] = Variants()
         variants.insert(0, entry)
         del variants[MAX_VARIANTS:]
-        self.compiles += 1
+        # a size-generic kernel built for an earlier size compiles nothing
+        self.compiles += not getattr(entry.kernel, "reused", False)
         variants.retraces += retrace
         return variants
 
@@ -136,8 +140,11 @@ class FunctionCache:
             calls = sum(e.calls for e in variants)
             seconds = sum(e.kernel.compile_seconds for e in variants)
             more = f", {len(variants)} guarded variants" if len(variants) > 1 else ""
-            lines.append(f"  {describe_key(key, self.reads)}: {calls} calls, compiled in "
-                         f"{seconds:.3f} s{more}")
+            kind = ("size-generic kernel of an earlier size" if all(
+                getattr(e.kernel, "reused", False) for e in variants) else
+                f"compiled in {seconds:.3f} s" + (", size-generic" if any(
+                    getattr(e.kernel, "generic", False) for e in variants) else ""))
+            lines.append(f"  {describe_key(key, self.reads)}: {calls} calls, {kind}{more}")
         return "\n".join(lines)
 
 

@@ -132,6 +132,27 @@ def _full_index(op, producers):
     return None
 
 
+def _is_identity(a) -> bool:
+    """A square identity-matrix literal (forward mode's seeds of a vector's
+    directions)."""
+    return type(a) is Lit and a.ndim == 2 and a.shape[0] == a.shape[1] and \
+        a.size <= _IDENTITY_LIMIT and np.array_equal(a.val, np.eye(a.shape[0]))
+
+
+_IDENTITY_LIMIT = 1 << 22  # elements of a matrix literal checked for being the identity
+
+
+def _identity_product(op, producers):
+    """I @ b -> b and a @ I -> a (jacfwd's seed times a matrix: a BLAS call
+    and a pass over the matrix for nothing)."""
+    a, b = op.inputs
+    if _is_identity(a):
+        return _keep(op, b)
+    if _is_identity(b):
+        return _keep(op, a)
+    return None
+
+
 def _same_branches(op, producers):
     _, a, b = op.inputs
     return _keep(op, a) if a is b else None
@@ -155,6 +176,7 @@ IDENTITIES = {
     P.reduce_prod_p: [_no_axes],
     P.getitem_p: [_full_index],
     P.select_p: [_same_branches],
+    P.dot_p: [_identity_product],
 }
 
 
@@ -228,13 +250,29 @@ def _lit_key(a):
     return ("scalar", a.val, a.dtype, a.weak)
 
 
+def _loop_key(primitive, inputs, params):
+    """What two loops must share for one to compute the other's outputs:
+    everything but the body's outputs (the adjoint's forward loop is the
+    primal loop again, with the carries stacked as extra outputs)."""
+    body = params["body"]
+    rest = tuple((k, v) for k, v in params.items() if k != "body")
+    return (primitive, inputs, rest, body.inputs, body.ops)
+
+
+def _extends(longer, shorter) -> bool:
+    n = len(shorter.params["body"].outputs)
+    return longer.params["body"].outputs[:n] == shorter.params["body"].outputs
+
+
 def cse(graph: Graph) -> Graph:
-    """Merge ops that apply the same primitive to the same inputs and params."""
+    """Merge ops that apply the same primitive to the same inputs and params,
+    and loops of which one computes what the other does and more."""
     seen, rename, ops = {}, {}, []
+    loops: dict = {}  # _loop_key -> position in ops of the loop kept
     for op in graph.ops:
         inputs = tuple([rename.get(a, a) if type(a) is Var else a for a in op.inputs])
-        key = (op.primitive, tuple([a if type(a) is Var else _lit_key(a) for a in inputs]),
-               tuple(op.params.items()))
+        atoms = tuple([a if type(a) is Var else _lit_key(a) for a in inputs])
+        key = (op.primitive, atoms, tuple(op.params.items()))
         if not op.primitive.effect:
             first = seen.get(key)
             if first is not None:
@@ -243,6 +281,22 @@ def cse(graph: Graph) -> Graph:
                 continue
         if inputs != op.inputs:
             op = Op(op.primitive, inputs, op.outputs, op.params)
+        if op.primitive.kind == "loop":
+            loop_key = _loop_key(op.primitive, atoms, op.params)
+            k = loops.get(loop_key)
+            if k is not None and _extends(ops[k], op):
+                for old, new in zip(op.outputs, ops[k].outputs):
+                    rename[old] = new
+                continue
+            if k is not None and _extends(op, ops[k]):
+                # the longer loop takes the shorter one's place (its inputs are
+                # the same) and keeps its outputs' names
+                kept = ops[k].outputs
+                for old, new in zip(op.outputs, kept):
+                    rename[old] = new
+                ops[k] = Op(op.primitive, inputs, kept + op.outputs[len(kept):], op.params)
+                continue
+            loops[loop_key] = len(ops)
         seen[key] = op
         ops.append(op)
     outputs = tuple(rename.get(o, o) if type(o) is Var else o for o in graph.outputs)
