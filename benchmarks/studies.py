@@ -5,8 +5,9 @@ Each is selected like a case (``--cases trace-length``) and runs by default:
 - ``trace-length``: cost against trace length, and of guards (trace_length.py);
 - ``fresh-process``: the first gradient in a new process with warm disk caches,
   jitad against JAX (fresh_process.py);
-- ``parallel``: the Rosenbrock gradient at n = 10**7 with ``parallel=True`` at
-  1 and 2 threads (parallel_study.py), where jitad has ``parallel=``;
+- ``parallel``: the Rosenbrock gradient at n = 10**7 and per-example gradients
+  with ``parallel=True`` at 1 and 2 threads, and the machine's ceiling
+  (parallel_study.py), where jitad has ``parallel=``;
 - ``dask``: ``benchmarks.dask_scale``'s study, where that module is installed.
 
 A study that cannot run says why in a note (the feature it needs is missing).
@@ -61,7 +62,7 @@ STUDIES = (
           report.fresh_process_section, _needs_jitad),
     Study("parallel",
           lambda quick, settings, peers, progress: parallel_study.study(quick, settings, progress),
-          report.parallel_section, lambda peers: _needs_jitad(peers) or parallel_study.missing()),
+          parallel_study.markdown, lambda peers: _needs_jitad(peers) or parallel_study.missing()),
     Study("dask",
           lambda quick, settings, peers, progress: _dask_scale().study(quick, progress),
           lambda result: _dask_scale().markdown(result).splitlines(), _dask_missing),

@@ -41,7 +41,11 @@ How it works, and why:
   ``jitad.value_and_grad(loss, argnums)`` under the token, so it traces and
   compiles once per shape, and later tasks and later calls reuse the kernel.
   A restarted worker builds it again and loads the kernel from jitad's disk
-  cache (``$JITAD_CACHE_DIR``, inherited by LocalCluster workers).
+  cache (``$JITAD_CACHE_DIR``, inherited by LocalCluster workers). The kernels
+  are serial (``parallel=False``): Dask's parallelism is a task per worker
+  thread, and numba's pool in every worker is as large as the machine. A
+  worker's first task of a shape returns once the kernel is compiled, so no
+  compile runs in the background beside later tasks.
 - The partials are added on the workers, ``FAN_IN`` at a time, in shard order,
   so the rounding does not depend on where tasks ran; the whole call is one
   graph. An error of the loss on a shard is carried up that tree, and shards
@@ -164,7 +168,11 @@ def _worker_transform(token, argnums, payload):
         if found is None:
             import cloudpickle
             loss = cloudpickle.loads(payload)
-            found = (loss, jitad.value_and_grad(loss, argnums))
+            # serial kernels: Dask runs a task per worker thread and starts a worker per
+            # core or so, while numba's pool in each worker is as large as the machine;
+            # parallel kernels would put workers x cores threads on the cores (Dask's
+            # nanny sets OMP_NUM_THREADS=1 for the same reason)
+            found = (loss, jitad.value_and_grad(loss, argnums, parallel=False))
         _WORKER_TRANSFORMS[key] = found  # most recently used last
         while len(_WORKER_TRANSFORMS) > WORKER_TRANSFORMS_KEPT:
             del _WORKER_TRANSFORMS[next(iter(_WORKER_TRANSFORMS))]
@@ -204,6 +212,10 @@ def _shard_partial(token, argnums, payload, params, shard, index, weighted):
         if error is None and type(err) in (TypeError, ValueError):
             error = type(err)(f"shard {index}: {err}")
         return _Partial(None, None, rows, index, signature, error or err)
+    # the first task of a shape waits for its kernel (its result came from jitad's
+    # interpreter): compiling in the background would share the worker's core with
+    # the tasks that follow, which Dask schedules one per worker thread
+    transform.cache.wait()
     if weighted:
         value, grad = value * rows, _tree_map(lambda g: g * rows, grad)
     return _Partial(value, grad, rows, index, signature)
