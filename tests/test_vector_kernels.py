@@ -271,3 +271,35 @@ def test_two_arrays_carried_by_one_loop():
     ey[1:] += d ** 2 + x[:-1]
     np.testing.assert_allclose(gx, ex, rtol=1e-14)
     np.testing.assert_allclose(gy, ey, rtol=1e-14)
+
+
+def _rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+@pytest.mark.parametrize("f, shape", [(_rosenbrock, (codegen.PARALLEL_ABOVE + 5,)),
+                                      (_shifted, (codegen.PARALLEL_ABOVE + 5,)),
+                                      (_shifted, (300, 500))])
+def test_carried_adjoints_run_on_every_core(f, shape):
+    """Under prange a 1-d loop's carries run per block (each block's last
+    carries added to the next block's first positions after the loop); a
+    2-d loop carries along its rows, each row on one thread. The results
+    are those of the serial kernel, at any thread count."""
+    x = np.linspace(-1.5, 1.5, int(np.prod(shape))).reshape(shape)
+    parallel = jitad.value_and_grad(f, parallel=True)
+    value, grad = parallel(x)
+    expected_value, expected_grad = jitad.value_and_grad(f)(x)
+    assert value == pytest.approx(expected_value, rel=1e-13)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-14, atol=1e-13)
+    if f is _shifted:
+        np.testing.assert_allclose(grad, _shifted_grad(x), rtol=1e-12, atol=1e-12)
+    text = io.StringIO()
+    jitad.show_source(parallel, file=text)
+    assert "prange(" in text.getvalue() and "r1_" in text.getvalue(), text.getvalue()
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = parallel(x)
+    finally:
+        numba.set_num_threads(threads)
+    assert one[0] == value and np.array_equal(one[1], grad)

@@ -386,13 +386,22 @@ class SourceWriter:
         names = ", ".join(self.printed[op.out] for op in loop.ops)
         self.lines.append(f"    # fused loop over {loop.shape}: {names}")
         scatters = [op for op in loop.ops if op.out in self.buffers]
-        # two scatters into one array write neighbouring positions: one thread
-        shared = any(self.buffers[op.out] in self.shared for op in scatters)
-        outer = "prange" if self.parallel and parallelisable(loop) and not shared else "range"
-        # a prange loop's sums are split into blocks (split_sums): each block's
-        # loop is serial, so it vectorises as a serial loop does
-        mode = vector_mode(loop, outer == "prange" and not split_sums(loop)) \
-            if self.vector_math else None
+        carried = self.carried(loop)
+        outer = "prange" if self.parallel and parallelisable(loop) else "range"
+        # a prange loop's sums are split into blocks (split_sums), and so is a
+        # 1-d loop's carry: each block's loop is serial, and vectorises as one
+        blocked = outer == "prange" and bool(split_sums(loop) or
+                                             (carried and len(loop.shape) == 1))
+        mode = vector_mode(loop, outer == "prange" and not blocked) if self.vector_math else None
+        if mode == "blocked":
+            carried = {}
+        # two scatters into one array write neighbouring positions: one thread,
+        # unless the positions are carried (the carries of a block of a 1-d
+        # loop are added to the next block's first positions after the loop)
+        uncarried = any(self.buffers[op.out] in self.shared and self.buffers[op.out] not in
+                        carried for op in scatters)
+        if uncarried or any(high - low >= PARALLEL_BLOCK for _, low, high in carried.values()):
+            outer = "range"
         # sin/cos/tan reduced fast, exact below 2**30 (practically every argument);
         # where one is not, the whole loop runs again with the exact functions
         # (not a loop that adds into scatter arrays: it would add twice)
@@ -401,20 +410,25 @@ class SourceWriter:
         flag = f"exact_{self.name(loop.ops[0].out)[2:]}"
         if fast:
             self.lines.append(f"    {flag} = False")
-        self.loop_lines(loop, stored, outer, mode, flag if fast else None, "    ")
+        self.loop_lines(loop, stored, outer, mode, carried, flag if fast else None, "    ")
         if fast:
             self.lines.append(f"    if {flag}:  # an argument of sin/cos/tan at or above 2**30")
-            self.loop_lines(loop, stored, outer, mode, None, "        ")
+            self.loop_lines(loop, stored, outer, mode, carried, None, "        ")
         for op in loop.ops:
             self.contiguous.add(op.out)
 
-    def loop_lines(self, loop, stored, outer, mode, fast_flag, indent):
-        """The loop's allocations and loop nest; ``fast_flag``: the fast trig
-        functions, setting that flag where an argument needs the exact ones."""
+    def loop_lines(self, loop, stored, outer, mode, carried, fast_flag, indent):
+        """The loop's allocations and loop nest; ``carried``: the arrays its
+        scatters store through carries (``carried``); ``fast_flag``: the fast
+        trig functions, setting that flag where an argument needs the exact
+        ones."""
         ndim = len(loop.shape)
         last, block = ndim - 1, min(REDUCTION_BLOCK, loop.shape[-1])
-        carried = self.carried(loop) if mode != "blocked" else {}
         split = split_sums(loop) if outer == "prange" and mode != "blocked" else []
+        # a prange loop in blocks of outer indices: for its sums, and for a
+        # 1-d loop's carries (the block's last ones are kept in t_<n>)
+        blocked_carries = carried if outer == "prange" and ndim == 1 else {}
+        in_blocks = bool(split or blocked_carries)
         rows = max(1, PARALLEL_BLOCK // max(1, int(np.prod(loop.shape[1:], dtype=np.int64))))
         blocks = -(-loop.shape[0] // rows)
         base = indent
@@ -442,11 +456,14 @@ class SourceWriter:
         for op in split:
             self.lines.append(f"{indent}p_{self.name(op.out)[2:]} = np.empty({blocks}, "
                               f"{dtype_name(op.out.dtype)})")
-        if split:
+        for array, (_, low, high) in blocked_carries.items():
+            self.lines.append(f"{indent}t_{self.name(array)[2:]} = np.empty(({blocks}, "
+                              f"{high - low}), {dtype_name(array.dtype)})")
+        if in_blocks:
             # each thread's blocks sum into their own partials, added in order
             # after the loop: the result does not depend on the thread count
             self.lines.append(f"{indent}# in {blocks} blocks of {rows} on every core, each "
-                              "block's sums then added in order")
+                              "block's sums (and carries) then added in order")
         if mode == "blocked":
             # a float reduction keeps its order and so keeps LLVM from vectorising
             # the loop: the elements of a block are computed by a loop without it
@@ -455,16 +472,15 @@ class SourceWriter:
                               "accumulated in order")
         for j, n in enumerate(loop.shape):
             indent += "    "
-            if j == last:
-                for array, (_, low, high) in carried.items():
-                    dtype = dtype_name(array.dtype)
-                    self.lines += [f"{indent[4:]}{self.carry(array, d)} = {dtype}(0)"
-                                   for d in range(1, high - low + 1)]
-            if split and j == 0:
+            if j == last and not (in_blocks and j == 0):
+                self.lines += self.carry_inits(carried, indent[4:])
+            if in_blocks and j == 0:
                 self.lines.append(f"{indent[4:]}for jb in prange({blocks}):")
                 self.lines += [f"{indent}s_{self.name(op.out)[2:]} = "
                                f"{dtype_name(op.out.dtype)}({_lowering(op).init(op.out.dtype)})"
                                for op in split]
+                if j == last:
+                    self.lines += self.carry_inits(carried, indent)
                 indent += "    "
                 self.lines.append(f"{indent[4:]}for i0 in range(jb * {rows}, min(jb * {rows} + "
                                   f"{rows}, {n})):")
@@ -528,19 +544,32 @@ class SourceWriter:
             if op.out in stored:
                 index = ", ".join(f"i{j}" for j in full)
                 self.lines.append(f"{indent}{self.name(op.out)}[{index}] = {element}")
+        tails, fixes = [], []
+        for array, (position, low, high) in carried.items():
+            step, tail = self.carry_lines(array, position, low, high, contributions[array])
+            self.lines += [f"{indent}{line}" for line in step]
+            if array not in blocked_carries:
+                tails += [f"{indent[4:]}{line}" for line in tail]
+                continue
+            # the block's last carries; after the loop, added to the next
+            # block's first positions (stored by it), or stored at the end
+            name, op, n = self.name(array)[2:], self.scatters[array][0], loop.shape[0]
+            tails += [f"{indent[4:]}t_{name}[jb, {d - 1}] = {self.carry(array, d)}"
+                      for d in range(1, high - low + 1)]
+            fixes.append(f"{base}for jb in range({blocks - 1}):")
+            fixes += [f"{base}    {self.scattered(op, f'(jb + 1) * {rows} + {low + d - 1}')} "
+                      f"+= t_{name}[jb, {d - 1}]" for d in range(1, high - low + 1)]
+            fixes += [f"{base}{self.scattered(op, n + low + d - 1)} = "
+                      f"t_{name}[{blocks - 1}, {d - 1}]" for d in range(1, high - low + 1)]
+        self.lines += tails
         for op in split:
             name = self.name(op.out)[2:]
             self.lines.append(f"{base}    p_{name}[jb] = s_{name}")
         if split:
             self.lines.append(f"{base}for jb in range({blocks}):")
-            self.lines += [f"{base}    {_lowering(op).update(self.name(op.out), f'p_{self.name(op.out)[2:]}[jb]')}"
-                           for op in split]
-        tails = []
-        for array, (position, low, high) in carried.items():
-            step, tail = self.carry_lines(array, position, low, high, contributions[array])
-            self.lines += [f"{indent}{line}" for line in step]
-            tails += [f"{indent[4:]}{line}" for line in tail]
-        self.lines += tails
+            self.lines += [f"{base}    " + _lowering(op).update(
+                self.name(op.out), f"p_{self.name(op.out)[2:]}[jb]") for op in split]
+        self.lines += fixes
         if accumulated:
             indent = indent[4:]
             n = loop.shape[last]
@@ -604,6 +633,10 @@ class SourceWriter:
         return low == 0 and loop.shape[-1] + high == array.shape[position] and all(
             entry == (0, n, 1) for k, (entry, n) in enumerate(zip(entries, array.shape))
             if k != position)
+
+    def carry_inits(self, carried, indent) -> list:
+        return [f"{indent}{self.carry(array, d)} = {dtype_name(array.dtype)}(0)"
+                for array, (_, low, high) in carried.items() for d in range(1, high - low + 1)]
 
     def carry(self, array, level) -> str:
         """The local holding the part of ``array``'s element ``level``
