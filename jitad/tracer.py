@@ -131,8 +131,16 @@ class Builder:
         lit = Lit.of(x)
         return lit, lit.val
 
+    def operand(self, x) -> tuple:
+        """``lift`` for an operand of a primitive, which must be numeric."""
+        atom, value = self.lift(x)
+        if atom.dtype.kind not in "biuf":
+            raise TraceError(f"jitad cannot compute with {x!r} (a {type(x).__name__}) and a "
+                             "traced value: operands must be numbers or numeric arrays")
+        return atom, value
+
     def apply(self, prim, args, params):
-        atoms, vals = zip(*map(self.lift, args))
+        atoms, vals = zip(*map(self.operand, args))
         avals = prim.abstract_eval(*atoms, **params)
         if not avals:  # a guard: recorded for its effect, it has no value
             self.ops.append(Op(prim, tuple(atoms), (), params))
@@ -244,7 +252,9 @@ class Tracer(TracerBase):
 
     def __len__(self):
         if not self.shape:
-            raise TypeError("len() of a 0-d traced array")
+            raise TypeError("len() of a 0-d traced array (iterating over it, or using it as a "
+                            "shape, needs one): a scalar has no length; to use a traced value as "
+                            "a size, make it a Python int outside the traced function")
         return self.shape[0]
 
     def __iter__(self):
@@ -268,7 +278,8 @@ class Tracer(TracerBase):
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         if kwargs:
             raise TraceError(f"{ufunc.__name__}: jitad does not support the keyword(s) "
-                             f"{sorted(kwargs)} on traced values")
+                             f"{sorted(kwargs)} on traced values: instead of out=, use the "
+                             "returned value; instead of where=, np.where(mask, result, other)")
         result = impl(*inputs)
         if out is None:
             return result
