@@ -38,7 +38,8 @@ def _scalar_output(graph, out_treedef, what):
         raise TypeError(f"{what} requires a scalar output, got an array of shape {out.shape}; "
                         "use jitad.jacobian, or reduce it (np.sum) first")
     if not np.issubdtype(out.dtype, np.floating):
-        raise TypeError(f"{what} requires a floating-point output, got dtype {out.dtype}")
+        got = "a non-numeric value (None?)" if out.dtype == object else f"dtype {out.dtype}"
+        raise TypeError(f"{what} requires a floating-point output, got {got}")
 
 
 def _grad_build(graph, layout, out_treedef, *, argnums, single):

@@ -24,7 +24,7 @@ import numpy as np
 from . import numpy_api as api
 from . import primitives as P
 from . import tree
-from .errors import TraceError
+from .errors import TraceError, UnsupportedAttribute
 from .ir import Graph, Lit, Op, Var
 from .reads import candidates, substituted, traced
 from .state import TracerBase, active_builders, is_tracer
@@ -176,27 +176,44 @@ def _user_site() -> str:
     return "?"
 
 
+def _numpy_store(tracer, depth):
+    """A TraceError if the user's frame (``depth`` frames up, past jitad's
+    own) is running ``y[...] = x`` with y a NumPy array, else None."""
+    frame = sys._getframe(depth + 1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("jitad."):
+        frame = frame.f_back
+    if frame is None or frame.f_code.co_code[frame.f_lasti] != _STORE_SUBSCR:
+        return None
+    return TraceError(
+        f"a traced value of shape {tracer.shape} is written into a NumPy array (y[...] = x "
+        f"at {frame.f_code.co_filename}:{frame.f_lineno}): a NumPy array cannot hold traced "
+        "values, so the derivative would be lost. Make the array from a traced one "
+        "(y = np.zeros_like(x), then y[i] = ... works), or build it with np.stack / "
+        "np.concatenate / np.where")
+
+
 def _stored_into_numpy(tracer) -> bool:
     """``y[i] = x`` with y a NumPy array makes NumPy turn x into a number.
     Say so, instead of tracing a constant: the error is kept on the builder
     and raised when f returns (raised here, NumPy would replace it with
     "setting an array element with a sequence")."""
-    frame = sys._getframe(3)  # the user's: this <- _concrete <- __float__ <- user
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("jitad."):
-        frame = frame.f_back
-    if frame is None or frame.f_code.co_code[frame.f_lasti] != _STORE_SUBSCR:
+    error = _numpy_store(tracer, 3)  # the user's: this <- _concrete <- __float__ <- user
+    if error is None:
         return False
     if tracer._builder.pending is None:
-        tracer._builder.pending = TraceError(
-            f"a traced value of shape {tracer.shape} is written into a NumPy array (y[...] = x "
-            f"at {frame.f_code.co_filename}:{frame.f_lineno}): a NumPy array cannot hold traced "
-            "values, so the derivative would be lost. Make the array from a traced one "
-            "(y = np.zeros_like(x), then y[i] = ... works), or build it with np.stack / "
-            "np.concatenate / np.where")
+        tracer._builder.pending = error
     return True
 
 
 _STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+_METHOD_ADVICE = {
+    "sort": "sort into a new array, x = np.sort(x)",
+    "fill": "make a new array, x = np.full_like(x, value)",
+    "real": "jitad traces real values only, so x is its own real part",
+    "imag": "jitad traces real values only, so the imaginary part is np.zeros_like(x)",
+    "conj": "jitad traces real values only, so x is its own conjugate",
+    "nonzero": "the number of results depends on the values; use np.where(mask, x, 0.0)",
+}
 
 
 def _complex_error(x) -> TraceError:
@@ -250,6 +267,15 @@ class Tracer(TracerBase):
     def __repr__(self):
         return f"Tracer({self.dtype.name}{list(self.shape)}, value={self._val!r})"
 
+    def __getattr__(self, name):
+        """Only for names a tracer lacks: an ndarray's say what to write instead."""
+        if name.startswith("_") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"'Tracer' object has no attribute {name!r}")
+        raise UnsupportedAttribute(
+            f"x.{name} on a traced array: jitad does not record ndarray.{name}; "
+            + _METHOD_ADVICE.get(name, "compute it with the NumPy functions jitad records "
+                                       "(see docs/coverage.md)"))
+
     def __len__(self):
         if not self.shape:
             raise TypeError("len() of a 0-d traced array (iterating over it, or using it as a "
@@ -301,6 +327,9 @@ class Tracer(TracerBase):
             # np.int64(x), np.int32(x): an integer taken out of the trace, as int(x)
             name = np.dtype(dtype).name
             return np.asarray(self._concrete(f"np.{name}()", "integer", int), dtype)
+        stored = _numpy_store(self, 1)  # y[:k] = x: NumPy asks for x as an array
+        if stored is not None:
+            raise stored
         advice = api.drop_in_advice(sys._getframe(1))
         if advice:
             raise TraceError(f"jitad cannot turn a traced value into a NumPy array: {advice}")

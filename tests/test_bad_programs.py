@@ -79,6 +79,17 @@ def write_traced_into_numpy(x):
     return np.sum(y)
 
 
+def write_traced_slice_into_numpy(x):
+    y = np.zeros(3)
+    y[:2] = x[:2]
+    return np.sum(y)
+
+
+def sort_in_place(x):
+    x.sort()
+    return np.sum(x * V)
+
+
 def ufunc_out(x):
     out = np.empty(3)
     np.sin(x, out=out)
@@ -137,6 +148,8 @@ BAD_PROGRAMS = [
         TypeError, r"one scalar.*container of 2 values; use jitad\.jacobian", ("grad", "hessian")),
     Bad("grad of a string output", lambda x: "loss", (1.0,),
         TypeError, r"floating-point output, got dtype <U4", ("grad",)),
+    Bad("grad of a function returning None", lambda x: None, (1.0,),
+        TypeError, r"floating-point output, got a non-numeric value \(None\?\)", ("grad",)),
     Bad("grad of a Python int", lambda x: x * 2.0, (2,),
         TypeError, r"argument 0 is a Python int.*pass a float \(2\.0, not 2\)", SCALAR),
     Bad("grad of a bool", lambda x: x * 2.0, (True,),
@@ -152,6 +165,8 @@ BAD_PROGRAMS = [
         TypeError, r"argument 0 is a str \('abc'\), which has no derivative.*outside argnums"),
     Bad("grad of None", lambda x: 1.0, (None,),
         TypeError, r"argument 0 is a NoneType \(None\), which has no derivative"),
+    Bad("grad of a dict holding a string", lambda d: d["a"] * 2.0, ({"a": 1.0, "b": "s"},),
+        TypeError, r"argument 0 is a str \('s'\), which has no derivative"),
     Bad("grad of a set", lambda x: 1.0, ({1.0},),
         TypeError, r"cannot take an argument of type set; pass floats, NumPy arrays"),
     Bad("grad of a complex number", lambda x: np.real(x), (1.0 + 2.0j,),
@@ -184,9 +199,16 @@ BAD_PROGRAMS = [
     Bad("writing a traced value into a NumPy array", write_traced_into_numpy, (V,),
         TraceError, r"written into a NumPy array \(y\[\.\.\.\] = x at .*test_bad_programs\.py:"
                     r"\d+\).*np\.zeros_like\(x\).*np\.stack", SCALAR),
+    Bad("writing a traced slice into a NumPy array", write_traced_slice_into_numpy, (V,),
+        TraceError, r"traced value of shape \(2,\) is written into a NumPy array \(y\[\.\.\.\] = x "
+                    r"at .*test_bad_programs\.py:\d+\).*np\.zeros_like\(x\)", SCALAR),
     Bad("float() flowing into the result", lambda x: float(x) * 2.0, (1.0,),
         TypeError, r"float\(\) of a traced value .* at .*test_bad_programs\.py:\d+, flows into "
                    r"the result.*jitad\.stop_gradient", ("grad", "hessian")),
+    Bad(".item() flowing into the result", lambda x: x.item() * 2.0, (1.0,),
+        TypeError, r"\.item\(\) of a traced value .* flows into the result", ("grad",)),
+    Bad("complex() of a traced value", lambda x: complex(x).real * 2.0, (1.0,),
+        TraceError, r"complex\(\) of a traced value: jitad differentiates real code", SCALAR),
     Bad("math.exp on a traced value", lambda x: math.exp(x), (1.0,),
         TypeError, r"flows into the result.*np\.sin, not math\.sin", ("grad", "hessian")),
     Bad("math.sqrt of a traced sum", lambda x: math.sqrt(np.sum(x)), (V,),
@@ -207,6 +229,23 @@ BAD_PROGRAMS = [
         TypeError, r"np\.partition on traced values.*np\.sort", SCALAR),
     Bad("np.unique", lambda x: np.sum(np.unique(x)), (V,),
         TypeError, r"np\.unique on traced values.*depends on the values.*np\.where", SCALAR),
+    Bad("np.linalg.eig", lambda x: np.sum(np.linalg.eig(np.outer(x, x))[0]), (V,),
+        TypeError, r"np\.linalg\.eig on traced values.*np\.linalg\.eigh", SCALAR),
+    Bad("np.fft.fft", lambda x: np.sum(np.abs(np.fft.fft(x))), (V,),
+        TypeError, r"np\.fft\.fft on traced values.*matrix product with a DFT matrix"),
+    Bad("np.histogram", lambda x: np.sum(np.histogram(x)[0]), (V,),
+        TraceError, r"np\.histogram on traced values.*coverage table"),
+    Bad("np.apply_along_axis", lambda x: np.sum(np.apply_along_axis(np.sum, 0, x)), (V,),
+        TraceError, r"np\.apply_along_axis on traced values"),
+    Bad("a scipy.special function jitad does not record",
+        lambda x: __import__("scipy.special").special.wofz(x).real, (1.0,),
+        TraceError, r"'wofz' is not NumPy's.*write it with NumPy functions"),
+    Bad("x.sort() in place", sort_in_place, (V,),
+        TraceError, r"x\.sort on a traced array.*x = np\.sort\(x\)", SCALAR),
+    Bad("x.view of a traced array", lambda x: np.sum(x.view(np.int64)), (V,),
+        AttributeError, r"x\.view on a traced array: jitad does not record ndarray\.view"),
+    Bad("np.clip with out=", lambda x: np.sum(np.clip(x, 0, 1, out=np.empty(3))), (V,),
+        TypeError, r"np\.clip: out= and ufunc keywords are not supported"),
     Bad("np.spacing", lambda x: np.sum(np.spacing(x)), (V,), TypeError, r"np\.spacing"),
     Bad("a ufunc with out=", ufunc_out, (V,),
         TraceError, r"out= names a NumPy array.*use the returned value.*np\.zeros_like\(x\)",
@@ -246,6 +285,16 @@ BAD_PROGRAMS = [
         ValueError, r"dot: shapes \(2, 3\) and \(2,\) not aligned", SCALAR),
     Bad("shapes that do not broadcast", lambda x: np.sum(x + np.ones(2)), (V,),
         ValueError, r"shape \(3,\) and arg 1 with shape \(2,\)", SCALAR),
+    Bad("np.stack of different shapes", lambda x: np.sum(np.stack([x, x[:2]])), (V,),
+        ValueError, r"concatenate: shapes \[\(1, 3\), \(1, 2\)\] differ"),
+    Bad("np.split into unequal parts", lambda x: np.sum(np.split(x, 2)[0]), (V,),
+        ValueError, r"np\.split: .*equal division \(np\.array_split allows unequal parts\)"),
+    Bad("np.concatenate of a scalar", lambda x: np.sum(np.concatenate([x, 1.0])), (V,),
+        ValueError, r"np\.concatenate: zero-dimensional arrays cannot be concatenated"),
+    Bad("a reduction over an axis out of range", lambda x: np.sum(x, axis=1), (V,),
+        ValueError, r"axis 1 is out of bounds for an array of dimension 1", SCALAR),
+    Bad("np.linalg.inv of a vector", lambda x: np.sum(np.linalg.inv(x)), (V,),
+        ValueError, r"np\.linalg\.inv: expected \(a stack of\) matrices, got an array of shape"),
     Bad("a concatenate of different ranks", lambda x: np.sum(np.concatenate([x, M])), (V,),
         ValueError, r"concatenate: shapes \[\(3,\), \(2, 3\)\] differ off axis 0", SCALAR),
     Bad("an einsum of mismatched sizes",
