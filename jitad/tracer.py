@@ -137,6 +137,13 @@ class Builder:
         if atom.dtype.kind not in "biuf":
             raise TraceError(f"jitad cannot compute with {x!r} (a {type(x).__name__}) and a "
                              "traced value: operands must be numbers or numeric arrays")
+        if atom.dtype.kind == "f" and atom.dtype.itemsize > 8:
+            raise TraceError(f"a {atom.dtype.name} constant met a traced value: jitad's kernels "
+                             "compute in float32 and float64; convert it with np.float64(...) "
+                             "or .astype(np.float64)")
+        if atom.dtype == np.float16 and not atom.shape:  # numba has no float16 scalars;
+            atom = Lit.of(np.float32(value))  # exact, and promotes with x as float16 would
+            value = atom.val
         return atom, value
 
     def apply(self, prim, args, params):

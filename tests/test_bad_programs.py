@@ -265,6 +265,10 @@ BAD_PROGRAMS = [
         TraceError, r"conversion to float128 on a traced value"),
     Bad("a complex constant", lambda x: np.real(np.sum(x * 1j)), (V,),
         TraceError, r"complex number 1j met a traced value.*two real arrays", SCALAR),
+    Bad("a long double constant", lambda x: np.sum(x * np.ones(3, np.longdouble)), (V,),
+        TraceError, r"a float128 constant met a traced value.*np\.float64", SCALAR),
+    Bad("a string array as an operand", lambda x: np.sum(x * np.array(["a", "b", "c"])), (V,),
+        TraceError, r"cannot compute with array\(\['a', 'b', 'c'\].*numbers or numeric arrays"),
     Bad("None as an operand", lambda x: x + None, (1.0,),
         TraceError, r"cannot compute with None \(a NoneType\) and a traced value", SCALAR),
 
@@ -410,6 +414,9 @@ ALLOWED = [
      np.array([0.0, 4.0, 6.0]), "x[0] no longer depends on the input"),
     ("a traced loop count", lambda x: jitad.loop(lambda i, c: c * 2.0, x, x), (3.0,), 8.0,
      "the count is guarded; the derivative of x * 2**3"),
+    ("a float16 scalar constant", lambda x: np.sum(x * np.float16(2.0)), (V,),
+     np.array([2.0, 2.0, 2.0]), "promotes to x's dtype, as in NumPy (numba has no float16 "
+     "scalars: jitad records it as float32, exactly)"),
     ("a traced value turned into a size", lambda x: np.sum(np.zeros(int(x[0]) + 2) + x[0]),
      (V,), np.array([3.0, 0.0, 0.0]), "int() is guarded; the size is then a constant"),
 ]
