@@ -102,7 +102,11 @@ def float_dtype(*xs) -> np.dtype:
 
 def traceable_dtype(dtype, where: str) -> np.dtype:
     """``dtype`` if jitad's kernels compute in it (bool, integers, float32,
-    float64), else a TraceError naming ``where`` it was asked for."""
+    float64), else a TraceError naming ``where`` it was asked for.
+
+    >>> traceable_dtype(np.float32, "dtype=")
+    dtype('float32')
+    """
     dtype = np.dtype(dtype)
     if dtype.kind in "biu" and dtype.itemsize <= 8 or dtype in (np.float32, np.float64):
         return dtype
