@@ -38,7 +38,8 @@ def _scalar_output(graph, out_treedef, what):
         raise TypeError(f"{what} requires a scalar output, got an array of shape {out.shape}; "
                         "use jitad.jacobian, or reduce it (np.sum) first")
     if not np.issubdtype(out.dtype, np.floating):
-        raise TypeError(f"{what} requires a floating-point output, got dtype {out.dtype}")
+        got = "a non-numeric value (None?)" if out.dtype == object else f"dtype {out.dtype}"
+        raise TypeError(f"{what} requires a floating-point output, got {got}")
 
 
 def _grad_build(graph, layout, out_treedef, *, argnums, single):
@@ -134,9 +135,22 @@ def vjp(f, *primals, parallel=None):
                             differentiates_all=True, parallel=parallel)
 
     def vjp_fn(cotangent):
+        if tree.flatten(cotangent)[1] != tree.flatten(out)[1]:
+            raise TypeError("vjp: the cotangent must have the structure of f's output")
+        _check_shapes("vjp: the cotangent", tree.flatten(cotangent)[0], "output",
+                      tree.flatten(out)[0])
         return dispatcher(primals, extra=cotangent)
     vjp_fn.cache = dispatcher.cache
     return out, vjp_fn
+
+
+def _check_shapes(what, leaves, like, expected):
+    """A ValueError when a tangent or cotangent leaf's shape is not its
+    primal's (a kernel would read past the array it was given)."""
+    for n, (leaf, want) in enumerate(zip(leaves, expected)):
+        if np.shape(leaf) != np.shape(want):
+            raise ValueError(f"{what} {n} has shape {np.shape(leaf)}, but the {like} has shape "
+                             f"{np.shape(want)}: pass one of the same shape")
 
 
 def trace(f, *args) -> Graph:
@@ -184,9 +198,14 @@ def jvp(f, primals, tangents, parallel=None):
     >>> jvp(lambda x: np.sin(x) * 2.0, (0.0,), (1.0,))
     (np.float64(0.0), np.float64(2.0))
     """
+    if not (isinstance(primals, (tuple, list)) and isinstance(tangents, (tuple, list))):
+        raise TypeError("jvp: primals and tangents must be tuples, one entry per argument of "
+                        "f: jvp(f, (x,), (v,))")
     primals, tangents = tuple(primals), tuple(tangents)
     if tree.flatten(primals)[1] != tree.flatten(tangents)[1]:
         raise TypeError("jvp: tangents must have the structure of primals")
+    _check_shapes("jvp: the tangent", tree.flatten(tangents)[0], "primal",
+                  tree.flatten(primals)[0])
     for n, p in enumerate(primals):
         for leaf in tree.flatten(p)[0]:
             check_differentiable(leaf, n)

@@ -145,6 +145,10 @@ def kernel_arguments(leaves, values, traced, reads=(), n_args=None) -> list:
 
 
 def check_differentiable(leaf, n):
+    if is_static(leaf) and not isinstance(leaf, (bool, int, np.integer, np.bool_)):
+        raise TypeError(f"argument {n} is a {type(leaf).__name__} ({leaf!r}), which has no "
+                        "derivative: jitad differentiates floats and float32/float64 arrays; "
+                        "pass it as an argument outside argnums")
     if is_static(leaf):
         raise TypeError(f"argument {n} is a Python {type(leaf).__name__} ({leaf!r}); jitad does "
                         "not differentiate integers or booleans: pass a float (2.0, not 2)")

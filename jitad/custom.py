@@ -104,8 +104,20 @@ def _cotangents(bwd, residuals, g, n_args):
 def _custom_vjp_rule(k):
     """Adjoint for the k-th input: the user's bwd, traced."""
     def rule(g, y, out, *rest, bwd, n_res, res_treedef, n_args):
-        return _cotangents(bwd, _residuals(rest[:n_res], res_treedef), g, n_args)[k]
+        bar = _cotangents(bwd, _residuals(rest[:n_res], res_treedef), g, n_args)[k]
+        wanted = shape_of(rest[n_res + k])
+        if bar is not None and not _broadcasts_to(shape_of(bar), wanted):
+            name = getattr(bwd, "__name__", "bwd")
+            raise ValueError(f"custom_vjp: {name} returned a cotangent of shape "
+                             f"{shape_of(bar)} for input {k}, which has shape {wanted}; "
+                             "return one cotangent per input, each of its input's shape")
+        return bar
     return rule
+
+
+def _broadcasts_to(shape, target) -> bool:
+    return len(shape) <= len(target) and all(
+        s in (1, t) for s, t in zip(shape[::-1], target[::-1]))
 
 
 class _BatchedBwd:

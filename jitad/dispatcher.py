@@ -47,6 +47,10 @@ def arg_names(f) -> list:
 def normalise_argnums(argnums) -> tuple:
     if isinstance(argnums, (int, np.integer)):
         return (int(argnums),)
+    if not isinstance(argnums, (tuple, list)) or \
+            not all(isinstance(i, (int, np.integer)) for i in argnums):
+        raise TypeError(f"argnums must be an int or a tuple of ints (positions of f's "
+                        f"arguments), got {argnums!r}")
     return tuple(int(i) for i in argnums)
 
 

@@ -5,6 +5,8 @@ their errors from here, so the import graph has a floor.
 
 - ``TraceError`` (a ``TypeError``): user code did something on a traced value
   that jitad cannot record; the message says what to write instead.
+- ``UnsupportedAttribute`` (a ``TraceError`` and an ``AttributeError``): an
+  ndarray method jitad does not record (``x.sort()``, ``x.view``).
 - ``GraphError`` (a ``ValueError``): a graph broke an IR invariant.
 - ``BatchingError`` (a ``TypeError``): a primitive met a batched operand it
   cannot carry a batch axis through.
@@ -23,6 +25,11 @@ their errors from here, so the import graph has a floor.
 
 class TraceError(TypeError):
     """User code did something on a traced value that jitad cannot record."""
+
+
+class UnsupportedAttribute(TraceError, AttributeError):
+    """An ndarray method or attribute jitad does not record, asked of a traced
+    value (an ``AttributeError`` too, so ``hasattr`` keeps answering False)."""
 
 
 class GraphError(ValueError):

@@ -24,7 +24,7 @@ import numpy as np
 from . import numpy_api as api
 from . import primitives as P
 from . import tree
-from .errors import TraceError
+from .errors import TraceError, UnsupportedAttribute
 from .ir import Graph, Lit, Op, Var
 from .reads import candidates, substituted, traced
 from .state import TracerBase, active_builders, is_tracer
@@ -134,8 +134,23 @@ class Builder:
         lit = Lit.of(x)
         return lit, lit.val
 
+    def operand(self, x) -> tuple:
+        """``lift`` for an operand of a primitive, which must be numeric."""
+        atom, value = self.lift(x)
+        if atom.dtype.kind not in "biuf":
+            raise TraceError(f"jitad cannot compute with {x!r} (a {type(x).__name__}) and a "
+                             "traced value: operands must be numbers or numeric arrays")
+        if atom.dtype.kind == "f" and atom.dtype.itemsize > 8:
+            raise TraceError(f"a {atom.dtype.name} constant met a traced value: jitad's kernels "
+                             "compute in float32 and float64; convert it with np.float64(...) "
+                             "or .astype(np.float64)")
+        if atom.dtype == np.float16 and not atom.shape:  # numba has no float16 scalars;
+            atom = Lit.of(np.float32(value))  # exact, and promotes with x as float16 would
+            value = atom.val
+        return atom, value
+
     def apply(self, prim, args, params):
-        atoms, vals = zip(*map(self.lift, args))
+        atoms, vals = zip(*map(self.operand, args))
         avals = prim.abstract_eval(*atoms, **params)
         if not avals:  # a guard: recorded for its effect, it has no value
             self.ops.append(Op(prim, tuple(atoms), (), params))
@@ -171,27 +186,44 @@ def _user_site() -> str:
     return "?"
 
 
+def _numpy_store(tracer, depth):
+    """A TraceError if the user's frame (``depth`` frames up, past jitad's
+    own) is running ``y[...] = x`` with y a NumPy array, else None."""
+    frame = sys._getframe(depth + 1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("jitad."):
+        frame = frame.f_back
+    if frame is None or frame.f_code.co_code[frame.f_lasti] != _STORE_SUBSCR:
+        return None
+    return TraceError(
+        f"a traced value of shape {tracer.shape} is written into a NumPy array (y[...] = x "
+        f"at {frame.f_code.co_filename}:{frame.f_lineno}): a NumPy array cannot hold traced "
+        "values, so the derivative would be lost. Make the array from a traced one "
+        "(y = np.zeros_like(x), then y[i] = ... works), or build it with np.stack / "
+        "np.concatenate / np.where")
+
+
 def _stored_into_numpy(tracer) -> bool:
     """``y[i] = x`` with y a NumPy array makes NumPy turn x into a number.
     Say so, instead of tracing a constant: the error is kept on the builder
     and raised when f returns (raised here, NumPy would replace it with
     "setting an array element with a sequence")."""
-    frame = sys._getframe(3)  # the user's: this <- _concrete <- __float__ <- user
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("jitad."):
-        frame = frame.f_back
-    if frame is None or frame.f_code.co_code[frame.f_lasti] != _STORE_SUBSCR:
+    error = _numpy_store(tracer, 3)  # the user's: this <- _concrete <- __float__ <- user
+    if error is None:
         return False
     if tracer._builder.pending is None:
-        tracer._builder.pending = TraceError(
-            f"a traced value of shape {tracer.shape} is written into a NumPy array (y[...] = x "
-            f"at {frame.f_code.co_filename}:{frame.f_lineno}): a NumPy array cannot hold traced "
-            "values, so the derivative would be lost. Make the array from a traced one "
-            "(y = np.zeros_like(x), then y[i] = ... works), or build it with np.stack / "
-            "np.concatenate / np.where")
+        tracer._builder.pending = error
     return True
 
 
 _STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+_METHOD_ADVICE = {
+    "sort": "sort into a new array, x = np.sort(x)",
+    "fill": "make a new array, x = np.full_like(x, value)",
+    "real": "jitad traces real values only, so x is its own real part",
+    "imag": "jitad traces real values only, so the imaginary part is np.zeros_like(x)",
+    "conj": "jitad traces real values only, so x is its own conjugate",
+    "nonzero": "the number of results depends on the values; use np.where(mask, x, 0.0)",
+}
 
 
 def _complex_error(x) -> TraceError:
@@ -251,9 +283,20 @@ class Tracer(TracerBase):
     def __repr__(self):
         return f"Tracer({self.dtype.name}{list(self.shape)}, value={self._val!r})"
 
+    def __getattr__(self, name):
+        """Only for names a tracer lacks: an ndarray's say what to write instead."""
+        if name.startswith("_") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"'Tracer' object has no attribute {name!r}")
+        raise UnsupportedAttribute(
+            f"x.{name} on a traced array: jitad does not record ndarray.{name}; "
+            + _METHOD_ADVICE.get(name, "compute it with the NumPy functions jitad records "
+                                       "(see docs/coverage.md)"))
+
     def __len__(self):
         if not self.shape:
-            raise TypeError("len() of a 0-d traced array")
+            raise TypeError("len() of a 0-d traced array (iterating over it, or using it as a "
+                            "shape, needs one): a scalar has no length; to use a traced value as "
+                            "a size, make it a Python int outside the traced function")
         return self.shape[0]
 
     def __iter__(self):
@@ -277,7 +320,8 @@ class Tracer(TracerBase):
         kwargs = {k: v for k, v in kwargs.items() if v is not None}
         if kwargs:
             raise TraceError(f"{ufunc.__name__}: jitad does not support the keyword(s) "
-                             f"{sorted(kwargs)} on traced values")
+                             f"{sorted(kwargs)} on traced values: instead of out=, use the "
+                             "returned value; instead of where=, np.where(mask, result, other)")
         result = impl(*inputs)
         if out is None:
             return result
@@ -299,6 +343,9 @@ class Tracer(TracerBase):
             # np.int64(x), np.int32(x): an integer taken out of the trace, as int(x)
             name = np.dtype(dtype).name
             return np.asarray(self._concrete(f"np.{name}()", "integer", int), dtype)
+        stored = _numpy_store(self, 1)  # y[:k] = x: NumPy asks for x as an array
+        if stored is not None:
+            raise stored
         advice = api.drop_in_advice(sys._getframe(1))
         if advice:
             raise TraceError(f"jitad cannot turn a traced value into a NumPy array: {advice}")

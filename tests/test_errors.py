@@ -123,3 +123,21 @@ def test_an_argument_of_a_dtype_kernels_cannot_compute_in_is_a_type_error(dtype,
     for transform in (jitad.grad, jitad.jit):
         with pytest.raises(TypeError, match=rf"argument 'x' has dtype {name}.*{advice}"):
             transform(lambda x: np.sum(x * x))(x)
+
+
+def test_an_ndarray_method_jitad_does_not_record_is_a_trace_error_and_hasattr_is_false():
+    """``x.sort()`` says what to write; ``hasattr`` (which libraries probe
+    with) still answers False, and a misspelt name stays Python's error."""
+    from jitad.errors import TraceError, UnsupportedAttribute
+    seen = {}
+
+    def f(x):
+        seen["has sort"] = hasattr(x, "sort")
+        with pytest.raises(AttributeError, match="'Tracer' object has no attribute 'sortt'"):
+            x.sortt
+        with pytest.raises(TraceError, match=r"x = np\.sort\(x\)"):
+            x.sort()
+        return np.sum(x)
+    jitad.grad(f)(np.ones(3))
+    assert seen == {"has sort": False}
+    assert issubclass(UnsupportedAttribute, AttributeError)

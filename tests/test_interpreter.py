@@ -90,3 +90,93 @@ def test_long_scalar_loop_gradient_end_to_end():
     ((entry,),) = g.cache.entries.values()
     assert not isinstance(entry.kernel, InterpretedKernel)
     assert any(op.primitive.name == "scan" for op in entry.graph.ops)
+
+
+SLOPE = 1.0001
+AROUND_THRESHOLD = range(INTERPRET_ABOVE - 3, INTERPRET_ABOVE + 4)
+
+
+def _scaled(n):
+    """x <- x * SLOPE, n times: an n-op graph whose derivative is a constant."""
+    def f(x):
+        for _ in range(n):
+            x = x * SLOPE
+        return x
+    return f
+
+
+def _lowered(f, args, sweep):
+    graph = sweep(transforms.simplify(trace(f, args)[0]))
+    return graph, lower(graph)
+
+
+@pytest.mark.parametrize("n", AROUND_THRESHOLD)
+def test_a_constant_derivative_at_every_size_around_the_threshold(n):
+    """The gradient is a literal output, numbered after every op's slot: at
+    301 ops it once indexed past the value buffer (IndexError in encode)."""
+    graph, kernel = _lowered(_scaled(n), (0.3,), lambda g: transforms.vjp_graph(g, [0], seed=1.0))
+    assert len(graph.ops) == n
+    assert isinstance(kernel, InterpretedKernel) == (n > INTERPRET_ABOVE)
+    value, slope = kernel(0.3)
+    assert value == pytest.approx(0.3 * SLOPE ** n, rel=1e-13)
+    assert slope == pytest.approx(SLOPE ** n, rel=1e-13)
+
+
+def _mixed(m, pad):
+    """Literal outputs (a constant, a zero gradient) between outputs the ops
+    compute, over an m-op chain; ``pad`` extra ops on y adjust the size."""
+    def f(x, y, unused):
+        x = _scaled(m)(x)
+        for _ in range(pad):
+            y = y + 0.0625
+        return x, np.sin(y) * x, 2.0, x + 1.5
+    return f
+
+
+def _of_size(size, sweep):
+    """The swept graph of ``_mixed`` with exactly ``size`` ops, and its (m, pad)."""
+    def swept(m, pad):
+        return sweep(transforms.simplify(trace(_mixed(m, pad), (0.3, 0.7, 0.1))[0]))
+    per_op = len(swept(11, 0).ops) - len(swept(10, 0).ops)
+    m = (size - len(swept(0, 0).ops)) // per_op
+    pad = size - len(swept(m, 0).ops)
+    graph = swept(m, pad)
+    assert len(graph.ops) == size
+    return graph, m, pad
+
+
+@pytest.mark.parametrize("size", AROUND_THRESHOLD)
+def test_constant_and_varying_outputs_mixed_around_the_threshold(size):
+    """Both sweeps, each graph at exactly ``size`` ops, against the closed form."""
+    args = (0.3, 0.7, 0.1)
+    graph, m, pad = _of_size(size, lambda g: transforms.vjp_graph(g, [0, 1, 2], seed=1.0))
+    kernel = lower(graph)
+    assert isinstance(kernel, InterpretedKernel) == (size > INTERPRET_ABOVE)
+    scale, y = SLOPE ** m, 0.7 + 0.0625 * pad
+    value = (0.3 * scale, np.sin(y) * 0.3 * scale, 2.0, 0.3 * scale + 1.5)
+    got = kernel(*args)
+    np.testing.assert_allclose(got[:4], value, rtol=1e-13)
+    # seed 1.0 on every output: the gradient of their sum
+    np.testing.assert_allclose(got[4:], [scale * (1.0 + np.sin(y) + 1.0),
+                                         np.cos(y) * 0.3 * scale, 0.0], rtol=1e-13)
+
+    graph, m, pad = _of_size(size, lambda g: transforms.jvp_graph(g, [0, 1, 2]))
+    kernel = lower(graph)
+    assert isinstance(kernel, InterpretedKernel) == (size > INTERPRET_ABOVE)
+    scale, y = SLOPE ** m, 0.7 + 0.0625 * pad
+    got = kernel(*args, 1.0, 0.0, 0.0)  # the tangent along x
+    np.testing.assert_allclose(got[:4], (0.3 * scale, np.sin(y) * 0.3 * scale, 2.0,
+                                         0.3 * scale + 1.5), rtol=1e-13)
+    np.testing.assert_allclose(got[4:], [scale, np.sin(y) * scale, 0.0, scale], rtol=1e-13)
+
+
+@pytest.mark.parametrize("n", [INTERPRET_ABOVE - 1, INTERPRET_ABOVE + 1])
+def test_jacrev_of_several_outputs_with_constant_entries(n):
+    """End to end: a Jacobian whose entries are constants and zeros beside
+    ones that vary, against the closed form."""
+    f = _scaled(n)
+    jac = jitad.jacrev(lambda x, y: (f(x), f(x) * y, np.cos(y), 4.0), argnums=(0, 1))
+    scale = SLOPE ** n
+    got = jac(0.3, 0.7)
+    expected = ((scale, 0.0), (scale * 0.7, 0.3 * scale), (0.0, -np.sin(0.7)), (0.0, 0.0))
+    np.testing.assert_allclose(np.array(got, float), np.array(expected), rtol=1e-12)

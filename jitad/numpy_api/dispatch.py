@@ -12,6 +12,7 @@ import operator
 import numpy as np
 
 from .. import primitives as P
+from ..errors import TraceError
 from ..state import is_tracer
 
 FUNCTIONS: dict = {}
@@ -99,8 +100,24 @@ def float_dtype(*xs) -> np.dtype:
     return dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
 
 
+def traceable_dtype(dtype, where: str) -> np.dtype:
+    """``dtype`` if jitad's kernels compute in it (bool, integers, float32,
+    float64), else a TraceError naming ``where`` it was asked for.
+
+    >>> traceable_dtype(np.float32, "dtype=")
+    dtype('float32')
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biu" and dtype.itemsize <= 8 or dtype in (np.float32, np.float64):
+        return dtype
+    raise TraceError(f"{where}{dtype.name} on a traced value: jitad computes in bool, integers, "
+                     "float32 and float64 only; use one of those (np.float64 for floats)")
+
+
 def as_dtype(x, dtype):
-    return x if dtype_of(x) == dtype else P.convert(x, dtype)
+    if dtype_of(x) == dtype:
+        return x
+    return P.convert(x, traceable_dtype(dtype, "a conversion to "))
 
 
 def moveaxis_perm(ndim, source, destination) -> tuple:

@@ -12,20 +12,23 @@ import numpy as np
 
 from .. import primitives as P
 from .dispatch import (as_dtype, axes_of, dtype_of, float_dtype, implements, keep_dims,
-                       ndim_of, normalise_axis, shape_of)
+                       ndim_of, normalise_axis, shape_of, traceable_dtype)
 from .elementwise import as_mask, logical_not
 
 
 def _no(name, **kwargs):
     given = sorted(k for k, v in kwargs.items() if v is not None)
     if given:
-        raise TypeError(f"np.{name}: the keyword(s) {given} are not supported on traced values")
+        raise TypeError(f"np.{name}: the keyword(s) {given} are not supported on traced "
+                        "values: instead of out=, use the returned value; instead of where=, "
+                        "reduce np.where(mask, x, 0.0)")
 
 
 def _accumulator(a, dtype):
     """NumPy's accumulator: ``dtype`` if given, else int64 for small integers
     and booleans, else the array's own dtype."""
-    target = np.dtype(dtype) if dtype is not None else np.sum(np.zeros(1, dtype_of(a))).dtype
+    target = traceable_dtype(dtype, "dtype=") if dtype is not None \
+        else np.sum(np.zeros(1, dtype_of(a))).dtype
     return as_dtype(a, target)
 
 
