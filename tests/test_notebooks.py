@@ -1,11 +1,17 @@
 """The notebooks run top to bottom without an error, and are stored without outputs.
 
+Their text cannot drift from their output: a result (a timing, a ratio, a
+count) is printed from the run or asserted in a cell, which running the
+notebook checks, and the markdown states no measured number of its own. Every
+plot is followed by a printed "Look at: ..." line saying what to see.
+
 Each notebook runs in a fresh Jupyter kernel (nbclient) of the interpreter
 running the tests, so it sees the jitad under test. Run with ``-s`` to see how
 long each one took. The notebook dependencies are the ``notebooks`` extra.
 """
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -33,6 +39,37 @@ def test_stored_without_outputs(path):
             assert cell["outputs"] == [] and cell["execution_count"] is None, (
                 f"{path.name} was saved with outputs; strip them with "
                 f"`jupyter nbconvert --clear-output --inplace {path}`")
+
+
+def _cells(path, cell_type):
+    return [cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            for cell in json.loads(path.read_text())["cells"] if cell["cell_type"] == cell_type]
+
+
+# a measured quantity written into the text: 0.45x, 76 iterations, 3.2 ms, 40%, five orders
+MEASURED = re.compile(r"\d[\d.,]*\s*(?:µs|us|ms|s\b|%|×|x\b|times|iterations|evaluations of)"
+                      r"|(?:two|three|four|five|six|seven|eight|nine|ten) orders of magnitude")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_markdown_states_no_measured_numbers(path):
+    for text in _cells(path, "markdown"):
+        prose = re.sub(r"\$[^$]*\$|`[^`]*`", "", text)  # formulas and code are not claims
+        found = MEASURED.search(prose)
+        assert found is None, (
+            f"{path.name}: the markdown states {found.group(0)!r}; print it from the run "
+            f"(an f-string) or assert it in a cell, and describe what to look for instead")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claims_are_asserted_and_plots_captioned(path):
+    code = _cells(path, "code")
+    assert any(re.search(r"^\s*assert ", source, re.M) for source in code), (
+        f"{path.name} asserts none of its claims")
+    for source in code:
+        if "plt.show()" in source:
+            assert 'print("Look at:' in source, (
+                f"{path.name}: a plot without a printed 'Look at: ...' caption:\n{source[:300]}")
 
 
 @pytest.fixture(scope="module")
