@@ -82,7 +82,7 @@ def test_a_sum_is_reordered_into_vector_lanes(monkeypatch):
     assert re.search(r"fadd reassoc <\d+ x double>", ir), "the sum did not vectorise"
 
 
-@pytest.mark.parametrize("shape", [(codegen.PARALLEL_ABOVE + 7,), (3000, 70)])
+@pytest.mark.parametrize("shape", [(codegen.PARALLEL_ABOVE + 7,), (2100, 2000)])
 def test_a_parallel_sum_is_split_into_blocks_added_in_order(shape):
     """Under prange each block of outer indices sums serially (vectorised,
     with vecmath), and the blocks' sums are added in order after the loop:
@@ -279,7 +279,7 @@ def _rosenbrock(x):
 
 @pytest.mark.parametrize("f, shape", [(_rosenbrock, (codegen.PARALLEL_ABOVE + 5,)),
                                       (_shifted, (codegen.PARALLEL_ABOVE + 5,)),
-                                      (_shifted, (300, 500))])
+                                      (_shifted, (2100, 2000))])
 def test_carried_adjoints_run_on_every_core(f, shape):
     """Under prange a 1-d loop's carries run per block (each block's last
     carries added to the next block's first positions after the loop); a
