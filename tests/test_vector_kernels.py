@@ -82,6 +82,17 @@ def test_a_sum_is_reordered_into_vector_lanes(monkeypatch):
     assert re.search(r"fadd reassoc <\d+ x double>", ir), "the sum did not vectorise"
 
 
+def _assert_thread_count_free(parallel, x, value, grad):
+    """One thread gives the bits the default thread count gave."""
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = parallel(x)
+    finally:
+        numba.set_num_threads(threads)
+    assert one[0] == value and np.array_equal(one[1], grad)
+
+
 @pytest.mark.parametrize("shape", [(codegen.PARALLEL_ABOVE + 7,), (2100, 2000)])
 def test_a_parallel_sum_is_split_into_blocks_added_in_order(shape):
     """Under prange each block of outer indices sums serially (vectorised,
@@ -99,13 +110,7 @@ def test_a_parallel_sum_is_split_into_blocks_added_in_order(shape):
     source = text.getvalue()
     assert "for jb in prange(" in source and "= add_lanes(s_" in source, source
     assert "vm_sin" in source, source
-    threads = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = parallel(x)
-    finally:
-        numba.set_num_threads(threads)
-    assert one[0] == value and np.array_equal(one[1], grad)
+    _assert_thread_count_free(parallel, x, value, grad)
 
 
 def test_huge_trig_arguments_rerun_the_loop_with_exact_functions(monkeypatch):
@@ -296,10 +301,4 @@ def test_carried_adjoints_run_on_every_core(f, shape):
     text = io.StringIO()
     jitad.show_source(parallel, file=text)
     assert "prange(" in text.getvalue() and "r1_" in text.getvalue(), text.getvalue()
-    threads = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = parallel(x)
-    finally:
-        numba.set_num_threads(threads)
-    assert one[0] == value and np.array_equal(one[1], grad)
+    _assert_thread_count_free(parallel, x, value, grad)
