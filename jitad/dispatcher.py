@@ -238,8 +238,13 @@ class Dispatcher:
         return fill(template, transforms.inline(tgraph, inputs))
 
 
-def _parallel(setting) -> bool:
-    return numba.get_num_threads() > 1 if setting is None else bool(setting)
+def _parallel(setting):
+    """The backend's ``parallel``: None (the default) is ``"auto"`` (only
+    loops large enough that the threads surely pay) where numba has several
+    threads."""
+    if setting is None:
+        return "auto" if numba.get_num_threads() > 1 else False
+    return bool(setting)
 
 
 def _ready(kernel) -> bool:

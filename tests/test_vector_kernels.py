@@ -93,7 +93,7 @@ def _assert_thread_count_free(parallel, x, value, grad):
     assert one[0] == value and np.array_equal(one[1], grad)
 
 
-@pytest.mark.parametrize("shape", [(codegen.PARALLEL_ABOVE + 7,), (2100, 2000)])
+@pytest.mark.parametrize("shape", [(codegen.PARALLEL_ABOVE + 7,), (3000, 70)])
 def test_a_parallel_sum_is_split_into_blocks_added_in_order(shape):
     """Under prange each block of outer indices sums serially (vectorised,
     with vecmath), and the blocks' sums are added in order after the loop:
@@ -284,7 +284,7 @@ def _rosenbrock(x):
 
 @pytest.mark.parametrize("f, shape", [(_rosenbrock, (codegen.PARALLEL_ABOVE + 5,)),
                                       (_shifted, (codegen.PARALLEL_ABOVE + 5,)),
-                                      (_shifted, (2100, 2000))])
+                                      (_shifted, (300, 500))])
 def test_carried_adjoints_run_on_every_core(f, shape):
     """Under prange a 1-d loop's carries run per block (each block's last
     carries added to the next block's first positions after the loop); a
@@ -302,3 +302,15 @@ def test_carried_adjoints_run_on_every_core(f, shape):
     jitad.show_source(parallel, file=text)
     assert "prange(" in text.getvalue() and "r1_" in text.getvalue(), text.getvalue()
     _assert_thread_count_free(parallel, x, value, grad)
+
+
+def test_the_default_goes_parallel_only_for_larger_loops():
+    """parallel=True runs loops from PARALLEL_ABOVE elements on every core;
+    the default ("auto" where numba has several threads) only from
+    AUTO_PARALLEL_ABOVE, where the threads pay even on a busy machine."""
+    x = np.ones(codegen.PARALLEL_ABOVE + 7)
+    graph = trace(lambda x: np.sum(np.sin(x)), (x,))[0]
+    assert "prange(" in generate(graph, True)[0]
+    assert "prange(" not in generate(graph, "auto")[0]
+    big = trace(lambda x: np.sum(np.sin(x)), (np.ones(codegen.AUTO_PARALLEL_ABOVE),))[0]
+    assert "prange(" in generate(big, "auto")[0]

@@ -387,7 +387,8 @@ class SourceWriter:
         self.lines.append(f"    # fused loop over {loop.shape}: {names}")
         scatters = [op for op in loop.ops if op.out in self.buffers]
         carried = self.carried(loop)
-        outer = "prange" if self.parallel and parallelisable(loop) else "range"
+        above = AUTO_PARALLEL_ABOVE if self.parallel == "auto" else PARALLEL_ABOVE
+        outer = "prange" if self.parallel and parallelisable(loop, above) else "range"
         # a prange loop's sums are split into blocks (split_sums), and so is a
         # 1-d loop's carry: each block's loop is serial, and vectorises as one
         mode = vector_mode(loop, outer == "prange") if self.vector_math else None
@@ -771,19 +772,21 @@ def vector_mode(loop: FusedLoop, prange: bool):
     return "blocked"
 
 
-# elements: a smaller loop does not pay for the threads. Measured on 2 vCPUs
-# (quiet): a jacfwd loop of 147,456 elements ran 137 us in prange, 73 us
-# serial; an elementwise-heavy gradient at 2e6, 30 ms against 20 ms; the
-# Rosenbrock gradient at 1e7, 30 ms against 41 ms
-PARALLEL_ABOVE = 1 << 22
+PARALLEL_ABOVE = 1 << 17  # elements: parallel=True; a smaller loop does not pay for the threads
+# elements: parallel="auto" (the default where numba has several threads),
+# which must not cost a user who did not ask. Measured on 2 vCPUs (quiet): a
+# jacfwd loop of 147,456 elements ran 137 us in prange, 73 us serial; an
+# elementwise-heavy gradient at 2e6, 30 ms against 20 ms; the Rosenbrock
+# gradient at 1e7, 30 ms against 41 ms
+AUTO_PARALLEL_ABOVE = 1 << 22
 
 
-def parallelisable(loop: FusedLoop) -> bool:
+def parallelisable(loop: FusedLoop, above: int = PARALLEL_ABOVE) -> bool:
     """Whether a fused loop can run its outer axis on every core: large
     enough, and every reduction in it either accumulates per outer index or
     is a scalar sum or product (which numba combines from per-thread partial
     results; a max is kept serial: numba's parallel max drops NaN)."""
-    if int(np.prod(loop.shape, dtype=np.int64)) < PARALLEL_ABOVE or loop.shape[0] < 2:
+    if int(np.prod(loop.shape, dtype=np.int64)) < above or loop.shape[0] < 2:
         return False
     for op in _accumulations(loop):
         if 0 in op.params["axes"] and (op.out.shape != () or op.primitive.name == "reduce_max"):
@@ -807,9 +810,11 @@ def _accumulations(loop: FusedLoop) -> list:
     return [op for op in loop.ops if isinstance(_lowering(op), Accumulate)]
 
 
-def generate(graph: Graph, parallel: bool = False) -> tuple[str, list]:
+def generate(graph: Graph, parallel=False) -> tuple[str, list]:
     """(source of ``def kernel(...)``, constant arrays to pass after the inputs).
-    ``parallel``: large fused loops run their outer axis with numba's prange."""
+    ``parallel``: large fused loops run their outer axis with numba's prange
+    (True: from ``PARALLEL_ABOVE`` elements; ``"auto"``: from
+    ``AUTO_PARALLEL_ABOVE``)."""
     writer = SourceWriter(without_forwarding(graph), parallel)
     source = writer.kernel_source()
     return "\n\n".join(writer.functions + [source]), writer.consts
