@@ -390,7 +390,8 @@ class SourceWriter:
         above = AUTO_PARALLEL_ABOVE if self.parallel == "auto" else PARALLEL_ABOVE
         outer = "prange" if self.parallel and parallelisable(loop, above) else "range"
         # a prange loop's sums are split into blocks (split_sums), and so is a
-        # 1-d loop's carry: each block's loop is serial, and vectorises as one
+        # 1-d loop's carry (loop_lines): each block's loop is serial, and
+        # vectorises as one
         mode = vector_mode(loop, outer == "prange") if self.vector_math else None
         if mode == "blocked":
             carried = {}
@@ -762,7 +763,7 @@ def vector_mode(loop: FusedLoop, prange: bool):
         if any(not _VECTOR_CALL.match(c) for c in calls) or any(t in text for t in
                                                                ("**", "//", "%")):
             return None
-    # a sum or product in a serial loop is reordered (add_lanes) and vectorises
+    # a sum or product is reordered (add_lanes; in prange, per block) and vectorises
     accumulations = _accumulations(loop)
     if all(_lowering(op).reordered is not None for op in accumulations):
         return "plain"
