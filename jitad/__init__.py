@@ -5,6 +5,7 @@
 array([2., 4.])
 """
 from . import display, fd
+from .backend import warmup as _warmup
 from .api import (grad, hessian, jacfwd, jacobian, jacrev, jit, jvp, stop_gradient, trace,
                   value_and_grad, vjp)
 from .cache import cache_clear
@@ -27,3 +28,7 @@ def __getattr__(name):
         import importlib
         return importlib.import_module(".dask", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# numba's start-up in the background, in notebooks and REPLs (backend.warmup)
+_warmup.start()

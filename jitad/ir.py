@@ -20,7 +20,7 @@ identity for the stages that build graphs.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,13 +31,19 @@ _ids = itertools.count()
 _FLOAT64 = np.dtype(np.float64)
 
 
-@dataclass(frozen=True, eq=False)
 class Var:
-    """A value in a graph: an identity plus its abstract value (shape, dtype)."""
+    """A value in a graph: an identity plus its abstract value (shape, dtype).
 
-    shape: tuple
-    dtype: np.dtype
-    id: int = field(default_factory=lambda: next(_ids))
+    IR nodes are plain slotted classes, not dataclasses: a trace builds one
+    Var and one Op per recorded op, and a frozen dataclass's ``__init__``
+    costs three times as much (it is most of the tracer's per-op cost)."""
+
+    __slots__ = ("shape", "dtype", "id")
+    weak = False  # a Var has its dtype; only a Python number's Lit is weak
+
+    def __init__(self, shape: tuple, dtype: np.dtype, id: int = None):
+        self.shape, self.dtype = shape, dtype
+        self.id = next(_ids) if id is None else id
 
     @property
     def ndim(self) -> int:
@@ -51,15 +57,14 @@ class Var:
         return f"Var({self.id}: {type_str(self)})"
 
 
-@dataclass(frozen=True, eq=False)
 class Lit:
     """A constant operand: a Python number (``weak``: it takes the dtype of the
     array it meets, as in NumPy 2) or a NumPy array captured by the trace."""
 
-    val: Any
-    shape: tuple
-    dtype: np.dtype
-    weak: bool = False
+    __slots__ = ("val", "shape", "dtype", "weak")
+
+    def __init__(self, val: Any, shape: tuple, dtype: np.dtype, weak: bool = False):
+        self.val, self.shape, self.dtype, self.weak = val, shape, dtype, weak
 
     @staticmethod
     def of(value) -> "Lit":
@@ -87,14 +92,19 @@ class Lit:
         return repr(self.val.item() if isinstance(self.val, np.generic) else self.val)
 
 
-@dataclass(frozen=True, eq=False)
 class Op:
-    """One primitive application: ``outputs = primitive(*inputs, **params)``."""
+    """One primitive application: ``outputs = primitive(*inputs, **params)``.
+    ``primitive`` is a jitad.primitives.Primitive (typed loosely so ir
+    imports nothing)."""
 
-    primitive: Any  # jitad.primitives.Primitive; typed loosely so ir imports nothing
-    inputs: tuple
-    outputs: tuple
-    params: dict
+    __slots__ = ("primitive", "inputs", "outputs", "params")
+
+    def __init__(self, primitive: Any, inputs: tuple, outputs: tuple, params: dict):
+        self.primitive, self.inputs, self.outputs, self.params = \
+            primitive, inputs, outputs, params
+
+    def __repr__(self) -> str:
+        return f"Op({self.primitive!r}, {self.inputs!r} -> {self.outputs!r}, {self.params!r})"
 
     @property
     def out(self) -> Var:
@@ -194,10 +204,11 @@ def validate(graph: Graph) -> Graph:
     for op in graph.ops:
         for a in op.inputs:
             check_bound(a, op.primitive.name)
-        expected = op.primitive.abstract_eval(*op.inputs, **op.params)
+        expected = [tuple(aval) for aval in op.primitive.abstract_eval(*op.inputs, **op.params)]
         got = [(v.shape, v.dtype) for v in op.outputs]
         if got != expected:
-            raise GraphError(f"{op.primitive.name}: outputs {got} but the shape rule says {expected}")
+            raise GraphError(f"{op.primitive.name}: outputs {got} but the shape rule says "
+                             f"{expected}")
         for v in op.outputs:
             if v in bound:
                 raise GraphError(f"{v!r} assigned twice")

@@ -57,6 +57,8 @@ def reroll(graph: Graph) -> Graph:
 def _params_key(op):
     """The params, with the integers of a basic index masked (a row taken by
     a changing index is still the same op)."""
+    if not op.params:
+        return ()
     items = []
     for k, v in op.params.items():
         if isinstance(v, P.BasicIndex):
@@ -66,8 +68,8 @@ def _params_key(op):
 
 
 def _signature(op):
-    ins = tuple((a.shape, a.dtype.str, type(a) is Lit) for a in op.inputs)
-    outs = tuple((v.shape, v.dtype.str) for v in op.outputs)
+    ins = tuple([(a.shape, a.dtype, type(a) is Lit) for a in op.inputs])
+    outs = tuple([(v.shape, v.dtype) for v in op.outputs])
     try:
         return (op.primitive, _params_key(op), ins, outs)
     except TypeError:
@@ -174,9 +176,9 @@ class _Region:
         varying = {}  # (j, m) -> per-block values (lits or outside vars that change)
         slices = {}   # j -> per-block basic indexes of a changing row
         for j, op in enumerate(template):
+            column = self.graph.ops[self.start + j:self.end:self.period]  # op j of each block
             for m, a in enumerate(op.inputs):
-                kinds = [self.classify(k, self.block_op(k, j).inputs[m])
-                         for k in range(1, self.blocks)]
+                kinds = [self.classify(k, column[k].inputs[m]) for k in range(1, self.blocks)]
                 kind = kinds[0][0]
                 if any(c[0] != kind for c in kinds):
                     raise _NotRollable
@@ -321,8 +323,11 @@ def _step_dtype(op, lit):
 
 def _same(a, b) -> bool:
     if type(a) is Lit and type(b) is Lit:
-        return a.shape == b.shape and a.dtype == b.dtype and a.weak == b.weak and \
-            np.array_equal(a.val, b.val)
+        if a.shape != b.shape or a.weak != b.weak or not (a.dtype is b.dtype
+                                                          or a.dtype == b.dtype):
+            return False
+        # a number compares as itself (the common case: a loop's constants)
+        return bool(a.val == b.val) if not a.shape else np.array_equal(a.val, b.val)
     return a is b
 
 

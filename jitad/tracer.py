@@ -150,22 +150,32 @@ class Builder:
         return atom, value
 
     def apply(self, prim, args, params):
-        atoms, vals = zip(*map(self.operand, args))
+        """Record ``prim(*args, **params)``; on a concrete trace, compute its value
+        too (NumPy's floating-point warnings are off for the whole trace, see
+        ``trace``: the values are a by-product, the kernel's are the results)."""
+        atoms, vals, known = [], [], self.concrete
+        for x in args:
+            if type(x) is Tracer and x._builder is self:  # the common case, inline
+                atom, val = x._var, x._val
+            else:
+                atom, val = self.operand(x)
+            atoms.append(atom)
+            vals.append(val)
+            known = known and val is not None
         avals = prim.abstract_eval(*atoms, **params)
         if not avals:  # a guard: recorded for its effect, it has no value
             self.ops.append(Op(prim, tuple(atoms), (), params))
             return None
-        outs = tuple(Var(shape, dtype) for shape, dtype in avals)
-        values = [None] * len(outs)
-        if self.concrete and all(v is not None for v in vals) and (
-                prim.trace_cost is None
-                or prim.trace_cost(*atoms, **params) <= P.TRACE_COST_LIMIT):
-            with np.errstate(all="ignore"):
-                result = prim.impl(*vals, **params)
-            results = result if prim.multiple_results else [result]
-            values = [_as_dtype(r, v.dtype) for r, v in zip(results, outs)]
+        outs = tuple([Var(shape, dtype) for shape, dtype in avals])
+        if known and (prim.trace_cost is None
+                      or prim.trace_cost(*atoms, **params) <= P.TRACE_COST_LIMIT):
+            result = prim.impl(*vals, **params)  # first: an op that raises is not recorded
+            self.ops.append(Op(prim, tuple(atoms), outs, params))
+            if not prim.multiple_results:
+                return Tracer(outs[0], _as_dtype(result, outs[0].dtype), self)
+            return [Tracer(v, _as_dtype(r, v.dtype), self) for r, v in zip(result, outs)]
         self.ops.append(Op(prim, tuple(atoms), outs, params))
-        tracers = [Tracer(v, val, self) for v, val in zip(outs, values)]
+        tracers = [Tracer(v, None, self) for v in outs]
         return tracers if prim.multiple_results else tracers[0]
 
     def graph(self, outputs, input_names=()) -> Graph:
@@ -513,7 +523,9 @@ def trace(f, args, arg_names=None, reads=False, perturb=frozenset()) \
         value = builder.read(read, read.fetch())
         if is_tracer(value):
             substitutes[read.identity] = value
-    with builder:
+    # one errstate for the whole trace, not one per op (it costs as much as
+    # recording the op): the values computed while tracing never warn
+    with builder, np.errstate(all="ignore"):
         try:
             out = substituted(f, substitutes)(*tree.unflatten(treedef, traced_leaves))
         except Exception:

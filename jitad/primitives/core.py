@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..state import active_builders, is_tracer
+from ..state import TracerBase, active_builders, is_tracer
 
 
 KINDS = ("elementwise", "reduction", "structural", "linalg", "effect", "loop")
@@ -69,6 +69,7 @@ class Primitive:
         self.impl = impl
         self.shape_rule = shape_rule
         self.kind = kind
+        self.effect = kind == "effect"  # kept by dead-code elimination, no outputs (guards)
         self.jvps = tuple(jvps)
         self.vjps = tuple(vjps)
         self.batch = batch
@@ -82,11 +83,6 @@ class Primitive:
         self.fmt = fmt
         PRIMITIVES.append(self)
 
-    @property
-    def effect(self) -> bool:
-        """Kept by dead-code elimination, no outputs (guards)."""
-        return self.kind == "effect"
-
     def bind(self, *args, **params):
         """Apply the primitive: recorded by the innermost builder of its tracer
         operands, or by this thread's active builder when there is one (so an
@@ -94,7 +90,7 @@ class Primitive:
         it), else evaluated with the NumPy impl."""
         builder = None
         for a in args:
-            if is_tracer(a):
+            if isinstance(a, TracerBase):
                 b = a._builder
                 if builder is None or b.level > builder.level:
                     builder = b
@@ -109,9 +105,9 @@ class Primitive:
         """[(shape, dtype)] of the outputs, from the inputs' shapes and dtypes
         (effect primitives, the guards, have no outputs)."""
         if self.effect:
-            return []
+            return ()
         rule = self.shape_rule(*atoms, **params)
-        return list(rule) if self.multiple_results else [rule]
+        return rule if self.multiple_results else (rule,)
 
     def format(self, *names, **params):
         if self.fmt:
@@ -193,13 +189,21 @@ def _result_dtype(impl, keys, params):
 
 def elementwise_shape(impl):
     """Shape rule of an elementwise op: NumPy broadcasting and NumPy's dtype."""
+    dtypes = {}  # by the operands' (dtype, weak) and the params: the tracer asks per op
+
     def rule(*atoms, **params):
-        shape = atoms[0].shape
+        shape, key = atoms[0].shape, [tuple(params.items())] if params else []
         for a in atoms:
             if a.shape != shape:  # equal shapes are the common case
                 shape = np.broadcast_shapes(*(a.shape for a in atoms))
-                break
-        return shape, _result_dtype(impl, tuple(map(_dtype_key, atoms)), tuple(params.items()))
+            key.append(a.dtype)
+            key.append(getattr(a, "weak", False))
+        key = tuple(key)
+        dtype = dtypes.get(key)
+        if dtype is None:
+            dtype = dtypes[key] = _result_dtype(impl, tuple(map(_dtype_key, atoms)),
+                                                tuple(params.items()))
+        return shape, dtype
     return rule
 
 
