@@ -103,3 +103,20 @@ def test_hessian_through_solve_reshapes_lapacks_fortran_result():
     columns = [(g(p + h * e) - g(p - h * e)) / (2 * h) for e in np.eye(3)]
     np.testing.assert_allclose(H, np.array(columns).T, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(H, jitad.hessian(nll)(p), rtol=0)  # warm: the same kernel
+
+
+def test_hessian_of_a_product_transposes_three_axes_without_numpy_transpose():
+    """The Hessian of sum(sin(A @ B)) moves three axes of a Jacobian block
+    around; numba took 14-20 s to compile ``x.transpose(perm)`` of a 3-d
+    array, so kernels make that view with ``backend.strided.transposed``.
+    H[i, j, k, l] = -[i == k] sum_c sin(AB)[i, c] B[j, c] B[l, c]."""
+    rng = np.random.default_rng(3)
+    A, B = rng.normal(size=(3, 4)), rng.normal(size=(4, 5))
+    h = jitad.hessian(lambda a: np.sum(np.sin(np.dot(a, B))))
+    got = h(A)
+    s = np.sin(A @ B)
+    expected = -np.einsum("ik,ic,jc,lc->ijkl", np.eye(3), s, B, B)
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-14)
+    source = "".join(entry.kernel.source for variants in h.cache.entries.values()
+                     for entry in variants)
+    assert "transposed(" in source and ".transpose(" not in source

@@ -74,6 +74,7 @@ HELPERS_STAMP = _digest(*_HELPER_MODULES)
 # special.py's functions are inlined too, but only kernels that call one name
 # its digest (as vecmath's), so the others keep their hashes
 SPECIAL_DIGEST = _digest("special.py")
+STRIDED_DIGEST = _digest("strided.py")
 
 
 def cache_dir() -> str:
@@ -214,6 +215,9 @@ def module_source(kernel_source: str, cache: bool = True) -> str:
         # scipy.special's kernels; importing the module imports SciPy
         header += (f"# special {SPECIAL_DIGEST}\n"
                    f"from jitad.backend.special import {', '.join(special)}\n\n")
+    if re.search(r"\btransposed\(", kernel_source):
+        header += (f"# strided {STRIDED_DIGEST}\n"
+                   f"from jitad.backend.strided import transposed\n\n")
     if "@_body_jit" in kernel_source:
         header += (f"_body_jit = numba.njit(error_model={ERROR_MODEL!r}, nogil=True, "
                    f"cache={cache})\n")

@@ -404,7 +404,8 @@ def _transpose(out, x, perm):
     # any-layout, which np.dot first copies (measured: 2x on X.T @ r)
     if len(perm) >= 2 and tuple(perm) == tuple(reversed(range(len(perm)))):
         return [f"{out} = {x}.T"]
-    return [f"{out} = {x}.transpose({perm!r})"]
+    # not x.transpose(perm): numba takes seconds to compile it (backend.strided)
+    return [f"{out} = transposed({x}, {perm!r})"]
 
 
 def _getitem(out, x, index):
