@@ -198,7 +198,7 @@ def _fold(op):
 
 def _rewritten(op, producers):
     """A replacement atom, a replacement op, or None (the op stays)."""
-    if op.inputs and all(type(a) is Lit for a in op.inputs):
+    if op.inputs and not [a for a in op.inputs if type(a) is not Lit]:
         folded = _fold(op)
         if folded is not None:
             return folded
@@ -238,9 +238,9 @@ def dce(graph: Graph) -> Graph:
     live = {o for o in graph.outputs if isinstance(o, Var)}
     kept = []
     for op in reversed(graph.ops):
-        if op.primitive.effect or any(v in live for v in op.outputs):
+        if op.primitive.effect or not live.isdisjoint(op.outputs):
             kept.append(op)
-            live.update(a for a in op.inputs if isinstance(a, Var))
+            live.update([a for a in op.inputs if type(a) is Var])
     return Graph(graph.inputs, tuple(reversed(kept)), graph.outputs, graph.input_names)
 
 
