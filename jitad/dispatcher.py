@@ -25,7 +25,7 @@ from .backend import lower
 from .cache import (MAX_VARIANTS, RETRACE_WARNING, Entry, TreeKey, WithReads, cache_for, flat_key,
                     leaf_key)
 from . import compiler
-from .calling import Layout, fill, kernel_arguments, make_run
+from .calling import Layout, fill, kernel_arguments, make_fast_run, make_run
 from .errors import GuardFailure, RetraceWarning
 from .ir import Lit
 from .reads import ReadSet
@@ -92,21 +92,25 @@ class Dispatcher:
         values, read_key = self.cache.reads.fetch()
         return WithReads(key, read_key), leaves, values
 
-    def __call__(self, args, extra=None):
+    def __call__(self, args, extra=None, slot=None):
         """``extra``: kernel inputs that are not arguments of f (the cotangent
-        of vjp, the tangents of jvp)."""
+        of vjp, the tangents of jvp). ``slot``: the public function's fast
+        slot, which a call of Python floats served here fills."""
         cache = self.cache
         if extra is None and not cache.reads.reads:
             # the common case, in as few steps as Python allows
-            variants = cache.entries.get(flat_key(args))
+            key = flat_key(args)
+            variants = cache.entries.get(key)
             if variants is not None:
                 entry = variants[0]
                 try:
                     result = entry.run(args, ())
                 except GuardFailure:
-                    return self._other_path(flat_key(args), variants, args, extra, args, ())
+                    return self._other_path(key, variants, args, extra, args, (), entry)
                 cache.hits += 1
                 entry.calls += 1
+                if slot is not None and slot.run is None and entry.fast is not None:
+                    cache.install_fast(key, entry, slot)
                 return result
         key, leaves, values = self._key(args, extra)
         if key is None:
@@ -117,15 +121,26 @@ class Dispatcher:
         try:
             result = variants[0].run(leaves, values)
         except GuardFailure:
-            return self._other_path(key, variants, args, extra, leaves, values)
+            return self._other_path(key, variants, args, extra, leaves, values, variants[0])
         self.cache.hits += 1
         variants[0].calls += 1
         return result
 
-    def _other_path(self, key, variants, args, extra, leaves, values):
-        """A guard failed: the inputs take another path through the function.
-        Try the other cached variants, else trace this path anew."""
-        for k, entry in enumerate(list(variants[1:]), start=1):
+    def guard_failed(self, args, failed):
+        """A fast run's guard failed (``cache.FastSlot``): the other paths."""
+        key = flat_key(args)
+        variants = self.cache.variants(key)
+        if variants is None or self.cache.reads.reads:  # cleared, or reads since
+            return self(args)
+        return self._other_path(key, variants, args, None, args, (), failed)
+
+    def _other_path(self, key, variants, args, extra, leaves, values, failed):
+        """The guard of entry ``failed`` failed: the inputs take another path
+        through the function. Try the other cached variants, else trace this
+        path anew."""
+        for k, entry in enumerate(list(variants)):
+            if entry is failed:
+                continue
             try:
                 result = entry.run(leaves, values)
             except GuardFailure:
@@ -188,9 +203,20 @@ class Dispatcher:
             slots = [(reads.index[r.identity], values[reads.index[r.identity]])
                      for r in outside.reads]
 
-            def compiled_run(kernel):
-                return make_run(kernel.fast_call(), leaves, traced, template, kernel.consts,
-                                reads=slots, n_args=n_args)
+            # the fast path (``calling.make_fast_run``) takes Python floats only
+            fast = extra is None and isinstance(key, tuple) and all(k is float for k in key)
+
+            def finish(entry, kernel):
+                """The entry's runs, now that its kernel is final."""
+                fn = kernel.fast_call()
+                floats = getattr(kernel, "python_float_outputs", frozenset)()
+                entry.run = make_run(fn, leaves, traced, template, kernel.consts, reads=slots,
+                                     n_args=n_args, python_floats=floats)
+                if fast:
+                    entry.fast = lambda part: make_fast_run(
+                        fn, len(leaves), template if part is None else template[part],
+                        kernel.consts, self.cache, entry, floats)
+                self.cache.drop_fast()
             if compiler.mode() == "background" and not _ready(kernel):
                 # the NumPy interpreter serves the calls while numba compiles
                 run = make_run(compiler.interpreted(tgraph), leaves, traced, template,
@@ -200,14 +226,14 @@ class Dispatcher:
                 variants = self.cache.insert(key, entry, retrace)
                 arguments = kernel_arguments(leaves, values, traced, slots, n_args)
                 self.cache.jobs.append(compiler.submit(
-                    kernel, arguments, lambda k: setattr(entry, "run", compiled_run(k)),
-                    self.cache.name))
+                    kernel, arguments, lambda k: finish(entry, k), self.cache.name))
             else:
                 with compiler.progress(self.cache.name, f"{len(tgraph.ops)} ops"):
                     result = make_run(kernel, leaves, traced, template, reads=slots,
                                       n_args=n_args)(leaves, values)  # compiles
-                variants = self.cache.insert(
-                    key, Entry(key, kernel, tgraph, compiled_run(kernel), calls=1), retrace)
+                entry = Entry(key, kernel, tgraph, None, calls=1)
+                finish(entry, kernel)
+                variants = self.cache.insert(key, entry, retrace)
             if retrace and variants.retraces == RETRACE_WARNING:
                 warnings.warn(f"{self.cache.name} has re-traced {variants.retraces} times for "
                               "one input shape because its control flow depends on input "
