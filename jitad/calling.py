@@ -152,27 +152,30 @@ def make_run(fn, leaves, traced, template, consts=(), reads=(), n_args=None,
 MISS = object()  # what a fast run returns for arguments it does not take
 
 
-def make_fast_run(fn, n, template, consts, cache, entry, python_floats=frozenset()):
+def make_fast_run(fn, n, template, consts, python_floats=frozenset()):
     """``fast(args)``: one entry's whole warm call for ``n`` Python float
-    arguments (and no reads), counters included, or ``MISS`` for any other
-    arguments. The public function calls it first (``FunctionCache.fast_slot``),
-    so such a call skips keying, lookup and the generic run: of a float, the
-    kernel takes the float itself, so checking the types is the whole key.
-    A failed guard raises ``GuardFailure`` to the caller, before counting."""
+    arguments (and no reads), or ``MISS`` for any other arguments. The public
+    function calls it first (``cache.FastSlot``), so such a call skips keying,
+    lookup and the generic run: of a float, the kernel takes the float itself,
+    so checking the types is the whole key. A failed guard raises
+    ``GuardFailure`` to the caller, uncounted. ``fast.calls()``: the calls it
+    served, counted in a closure cell (an attribute ``+= 1`` costs more)."""
     names = [f"a{i}" for i in range(n)]
     checks = " or ".join(f"type({a}) is not float" for a in names) or "False"
-    unpack = f"    {', '.join(names)}, = args\n" if n else ""
+    unpack = f"        {', '.join(names)}, = args\n" if n else ""
     call = ", ".join(names + [f"c_{k}" for k in range(len(consts))])
-    source = (f"def fast(args):\n    if len(args) != {n}:\n        return MISS\n{unpack}"
-              f"    if {checks}:\n        return MISS\n    o = fn({call})\n"
-              f"    cache.hits += 1\n    entry.calls += 1\n"
-              f"    return {_template_source(template, python_floats)}\n")
-    namespace = {"fn": fn, "MISS": MISS, "cache": cache, "entry": entry,
-                 **_scalar_types(template)}
+    source = (f"def make():\n    calls = 0\n\n"
+              f"    def fast(args):\n        nonlocal calls\n"
+              f"        if len(args) != {n}:\n            return MISS\n{unpack}"
+              f"        if {checks}:\n            return MISS\n        o = fn({call})\n"
+              f"        calls += 1\n"
+              f"        return {_template_source(template, python_floats)}\n"
+              f"    return fast, lambda: calls\n")
+    namespace = {"fn": fn, "MISS": MISS, **_scalar_types(template)}
     namespace.update((f"c_{k}", c) for k, c in enumerate(consts))
     exec(compile(source, "<jitad fast dispatch>", "exec"), namespace)  # noqa: S102
-    fast = namespace["fast"]
-    fast.source, fast.entry = source, entry
+    fast, fast.calls = namespace["make"]()
+    fast.source = source
     return fast
 
 

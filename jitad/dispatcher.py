@@ -107,8 +107,8 @@ class Dispatcher:
                     result = entry.run(args, ())
                 except GuardFailure:
                     return self._other_path(key, variants, args, extra, args, (), entry)
-                cache.hits += 1
-                entry.calls += 1
+                cache.lookup_hits += 1
+                entry.served += 1
                 if slot is not None and slot.run is None and entry.fast is not None:
                     cache.install_fast(key, entry, slot)
                 return result
@@ -122,8 +122,8 @@ class Dispatcher:
             result = variants[0].run(leaves, values)
         except GuardFailure:
             return self._other_path(key, variants, args, extra, leaves, values, variants[0])
-        self.cache.hits += 1
-        variants[0].calls += 1
+        self.cache.lookup_hits += 1
+        variants[0].served += 1
         return result
 
     def guard_failed(self, args, failed):
@@ -146,8 +146,8 @@ class Dispatcher:
             except GuardFailure:
                 continue
             self.cache.promote(variants, k)
-            self.cache.hits += 1
-            entry.calls += 1
+            self.cache.lookup_hits += 1
+            entry.served += 1
             return result
         return self._compile(args, extra, retrace=True)
 
@@ -215,14 +215,14 @@ class Dispatcher:
                 if fast:
                     entry.fast = lambda part: make_fast_run(
                         fn, len(leaves), template if part is None else template[part],
-                        kernel.consts, self.cache, entry, floats)
+                        kernel.consts, floats)
                 self.cache.drop_fast()
             if compiler.mode() == "background" and not _ready(kernel):
                 # the NumPy interpreter serves the calls while numba compiles
                 run = make_run(compiler.interpreted(tgraph), leaves, traced, template,
                                reads=slots, n_args=n_args)
                 result = run(leaves, values)
-                entry = Entry(key, kernel, tgraph, run, calls=1)
+                entry = Entry(key, kernel, tgraph, run, served=1)
                 variants = self.cache.insert(key, entry, retrace)
                 arguments = kernel_arguments(leaves, values, traced, slots, n_args)
                 self.cache.jobs.append(compiler.submit(
@@ -231,7 +231,7 @@ class Dispatcher:
                 with compiler.progress(self.cache.name, f"{len(tgraph.ops)} ops"):
                     result = make_run(kernel, leaves, traced, template, reads=slots,
                                       n_args=n_args)(leaves, values)  # compiles
-                entry = Entry(key, kernel, tgraph, None, calls=1)
+                entry = Entry(key, kernel, tgraph, None, served=1)
                 finish(entry, kernel)
                 variants = self.cache.insert(key, entry, retrace)
             if retrace and variants.retraces == RETRACE_WARNING:

@@ -12,9 +12,11 @@ when to trace and compile. ``jitad.grad(f).cache`` (every transformed
 function has ``.cache``) shows the entries and the counts of traces,
 compiles, compile seconds, hits and re-traces.
 
-Counters are plain ``+= 1`` on attributes: exact under the GIL, since no
-thread switch can fall between the load and the store of such an update
-(tests/test_threads.py checks it under contention).
+Counters are plain ``+= 1`` on attributes, or on a closure cell in a fast
+run (``calling.make_fast_run``; ``hits`` and ``Entry.calls`` add those up):
+exact under the GIL, since no thread switch can fall between the load and
+the store of such an update (tests/test_threads.py checks it under
+contention).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class Entry:
     kernel: object  # backend.compile.Kernel or backend.interpreter.InterpretedKernel
     graph: object   # the transformed graph the kernel computes
     run: object     # run(leaves) -> user-facing result
-    calls: int = 0
+    served: int = 0  # calls ``run`` served (the first, and hits by lookup)
     # part -> the entry's fast run (``calling.make_fast_run``) of that part of
     # the result (None: all of it), for an entry of Python floats whose kernel
     # is final; None for any other entry
@@ -54,7 +56,16 @@ class Entry:
         run = self.fast_runs.get(part)
         if run is None:
             run = self.fast_runs[part] = self.fast(part)
+            run.entry = self  # whose guard failed, should it fail
         return run
+
+    @property
+    def fast_calls(self) -> int:
+        return sum(run.calls() for run in list(self.fast_runs.values()))
+
+    @property
+    def calls(self) -> int:
+        return self.served + self.fast_calls
 
 
 class FastSlot:
@@ -89,7 +100,8 @@ class FunctionCache:
     entries: dict = field(default_factory=dict)
     traces: int = 0
     compiles: int = 0
-    hits: int = 0
+    lookup_hits: int = 0     # hits served by the dispatcher's lookup
+    forgotten_hits: int = 0  # hits of fast runs of entries since dropped
     # what the function reads from outside its arguments, as traces found it
     reads: ReadSet = field(default_factory=ReadSet, repr=False)
     # held while a kernel for this function is traced and compiled, so
@@ -133,6 +145,12 @@ class FunctionCache:
         return True
 
     @property
+    def hits(self) -> int:
+        """Calls a cached kernel served: by lookup, and by fast runs."""
+        return self.lookup_hits + self.forgotten_hits + sum(
+            e.fast_calls for v in list(self.entries.values()) for e in list(v))
+
+    @property
     def retraces(self) -> int:
         return sum(v.retraces for v in self.entries.values())
 
@@ -161,6 +179,7 @@ class FunctionCache:
             variants = self.entries[key] = Variants()
         self.drop_fast()
         variants.insert(0, entry)
+        self.forgotten_hits += sum(e.fast_calls for e in variants[MAX_VARIANTS:])
         del variants[MAX_VARIANTS:]
         # a size-generic kernel built for an earlier size compiles nothing
         self.compiles += not getattr(entry.kernel, "reused", False)
@@ -180,6 +199,7 @@ class FunctionCache:
     def clear(self):
         with self.lock:
             self.drop_fast()
+            self.forgotten_hits += sum(e.fast_calls for v in self.entries.values() for e in v)
             self.entries.clear()
 
     def __len__(self):
