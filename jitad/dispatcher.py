@@ -207,7 +207,8 @@ class Dispatcher:
             fast = extra is None and isinstance(key, tuple) and all(k is float for k in key)
 
             def finish(entry, kernel):
-                """The entry's runs, now that its kernel is final."""
+                """The entry's runs, now that its kernel is final (a fast slot
+                takes an entry's fast run only once it has one)."""
                 fn = kernel.fast_call()
                 floats = getattr(kernel, "python_float_outputs", frozenset)()
                 entry.run = make_run(fn, leaves, traced, template, kernel.consts, reads=slots,
@@ -216,7 +217,6 @@ class Dispatcher:
                     entry.fast = lambda part: make_fast_run(
                         fn, len(leaves), template if part is None else template[part],
                         kernel.consts, floats)
-                self.cache.drop_fast()
             if compiler.mode() == "background" and not _ready(kernel):
                 # the NumPy interpreter serves the calls while numba compiles
                 run = make_run(compiler.interpreted(tgraph), leaves, traced, template,

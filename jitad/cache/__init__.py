@@ -177,7 +177,8 @@ class FunctionCache:
         variants = self.entries.get(key)
         if variants is None:
             variants = self.entries[key] = Variants()
-        self.drop_fast()
+        if variants:  # a fast run of this key may be of a variant about to go
+            self.drop_fast()
         variants.insert(0, entry)
         self.forgotten_hits += sum(e.fast_calls for e in variants[MAX_VARIANTS:])
         del variants[MAX_VARIANTS:]
