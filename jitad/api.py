@@ -26,7 +26,7 @@ def _wrap(dispatcher, f, part=None):
     call first tries the fast slot (the warm call of Python floats, whole:
     ``calling.make_fast_run``); any other goes to the dispatcher, which fills
     the slot when a call of floats hits."""
-    slot = dispatcher.cache.fast_slot(part)
+    slot = dispatcher.slot = dispatcher.cache.fast_slot(part)
 
     def call(*args):
         run = slot.run
@@ -34,17 +34,25 @@ def _wrap(dispatcher, f, part=None):
             try:
                 result = run(args)
             except GuardFailure:
-                result = dispatcher.guard_failed(args, run.entry)
-            else:
-                if result is not MISS:
-                    return result
-                result = dispatcher(args, None, slot)
-        else:
-            result = dispatcher(args, None, slot)
-        return result if part is None else result[part]
-    functools.update_wrapper(call, f)
-    call.cache = dispatcher.cache
-    return call
+                return dispatcher.guard_failed(args, run.entry)
+            if result is not MISS:
+                return result
+        return dispatcher(args)
+
+    def call_part(*args):  # the same, for one item of the result (grad's gradient)
+        run = slot.run
+        if run is not None:
+            try:
+                result = run(args)
+            except GuardFailure:
+                return dispatcher.guard_failed(args, run.entry)[part]
+            if result is not MISS:
+                return result
+        return dispatcher(args)[part]
+    public = call if part is None else call_part
+    functools.update_wrapper(public, f)
+    public.cache = dispatcher.cache
+    return public
 
 
 # ------------------------------------------------------------- transforms

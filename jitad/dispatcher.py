@@ -68,6 +68,7 @@ class Dispatcher:
         self.argnums = () if argnums is None else normalise_argnums(argnums)
         self.cache = cache_for(f, transform, argnums, parallel)
         self.arg_names = arg_names(f)
+        self.slot = None  # the public function's ``cache.FastSlot`` (``api._wrap``)
 
     @property
     def reads(self) -> ReadSet:
@@ -92,15 +93,25 @@ class Dispatcher:
         values, read_key = self.cache.reads.fetch()
         return WithReads(key, read_key), leaves, values
 
-    def __call__(self, args, extra=None, slot=None):
+    def __call__(self, args, extra=None):
         """``extra``: kernel inputs that are not arguments of f (the cotangent
-        of vjp, the tangents of jvp). ``slot``: the public function's fast
-        slot, which a call of Python floats served here fills."""
+        of vjp, the tangents of jvp). A call of Python floats served here
+        fills the public function's fast slot (``self.slot``)."""
         cache = self.cache
         if extra is None and not cache.reads.reads:
-            # the common case, in as few steps as Python allows
-            key = flat_key(args)
-            variants = cache.entries.get(key)
+            # the common case, in as few steps as Python allows: flat_key
+            # inlined (the call would cost more than its loop)
+            key = []
+            for a in args:
+                kind = type(a)
+                if kind is float:
+                    key.append(float)
+                elif kind is np.ndarray:
+                    key.append((a.shape, a.dtype))
+                else:
+                    key = None
+                    break
+            variants = None if key is None else cache.entries.get(key := tuple(key))
             if variants is not None:
                 entry = variants[0]
                 try:
@@ -109,8 +120,8 @@ class Dispatcher:
                     return self._other_path(key, variants, args, extra, args, (), entry)
                 cache.lookup_hits += 1
                 entry.served += 1
-                if slot is not None and slot.run is None and entry.fast is not None:
-                    cache.install_fast(key, entry, slot)
+                if entry.fast is not None and self.slot is not None and self.slot.run is None:
+                    cache.install_fast(key, entry, self.slot)
                 return result
         key, leaves, values = self._key(args, extra)
         if key is None:
