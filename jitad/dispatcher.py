@@ -9,6 +9,8 @@ the user's Python) raises ``GuardFailure``; the dispatcher tries the key's
 other variants, else traces the new path: that is the whole guard policy.
 Called on tracers (inside another transform) it compiles nothing: it inlines
 the transformed graph into the enclosing trace, which is how transforms nest.
+A warm call of Python floats never gets here: a hit of such a key fills the
+public function's fast slot (``cache.FastSlot``), which serves the next ones.
 """
 from __future__ import annotations
 
@@ -101,28 +103,29 @@ class Dispatcher:
         if extra is None and not cache.reads.reads:
             # the common case, in as few steps as Python allows: flat_key
             # inlined (the call would cost more than its loop)
-            key = []
+            parts = []
             for a in args:
                 kind = type(a)
                 if kind is float:
-                    key.append(float)
+                    parts.append(float)
                 elif kind is np.ndarray:
-                    key.append((a.shape, a.dtype))
+                    parts.append((a.shape, a.dtype))
                 else:
-                    key = None
                     break
-            variants = None if key is None else cache.entries.get(key := tuple(key))
-            if variants is not None:
-                entry = variants[0]
-                try:
-                    result = entry.run(args, ())
-                except GuardFailure:
-                    return self._other_path(key, variants, args, extra, args, (), entry)
-                cache.lookup_hits += 1
-                entry.served += 1
-                if entry.fast is not None and self.slot is not None and self.slot.run is None:
-                    cache.install_fast(key, entry, self.slot)
-                return result
+            else:
+                key = tuple(parts)
+                variants = cache.entries.get(key)
+                if variants is not None:
+                    entry = variants[0]
+                    try:
+                        result = entry.run(args, ())
+                    except GuardFailure:
+                        return self._other_path(key, variants, args, extra, args, (), entry)
+                    cache.lookup_hits += 1
+                    entry.served += 1
+                    if entry.fast is not None and self.slot is not None and self.slot.run is None:
+                        cache.install_fast(key, entry, self.slot)
+                    return result
         key, leaves, values = self._key(args, extra)
         if key is None:
             return self._inline(args, extra, leaves)
