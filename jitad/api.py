@@ -12,18 +12,47 @@ import numpy as np
 
 from . import primitives as P
 from . import transforms, tree
-from .calling import Layout, Slot, check_differentiable
+from .calling import MISS, Layout, Slot, check_differentiable
 from .dispatcher import Dispatcher, arg_names, normalise_argnums
+from .errors import GuardFailure
 from .ir import Graph
 from .state import is_tracer
 from .tracer import is_static
 from .tracer import trace as trace_graph
 
 
-def _wrap(dispatcher, f, call):
-    functools.update_wrapper(call, f)
-    call.cache = dispatcher.cache
-    return call
+def _wrap(dispatcher, f, part=None):
+    """The public function: ``dispatcher(args)``, or its item ``part``. A
+    call first tries the fast slot (the warm call of Python floats, whole:
+    ``calling.make_fast_run``); any other goes to the dispatcher, which fills
+    the slot when a call of floats hits."""
+    slot = dispatcher.slot = dispatcher.cache.fast_slot(part)
+
+    def call(*args):
+        run = slot.run
+        if run is not None:
+            try:
+                result = run(args)
+            except GuardFailure:
+                return dispatcher.guard_failed(args, run.entry)
+            if result is not MISS:
+                return result
+        return dispatcher(args)
+
+    def call_part(*args):  # the same, for one item of the result (grad's gradient)
+        run = slot.run
+        if run is not None:
+            try:
+                result = run(args)
+            except GuardFailure:
+                return dispatcher.guard_failed(args, run.entry)[part]
+            if result is not MISS:
+                return result
+        return dispatcher(args)[part]
+    public = call if part is None else call_part
+    functools.update_wrapper(public, f)
+    public.cache = dispatcher.cache
+    return public
 
 
 # ------------------------------------------------------------- transforms
@@ -68,7 +97,7 @@ def value_and_grad(f, argnums=0, parallel=None):
     (5.0, array([2., 4.]))
     """
     dispatcher = _grad_dispatcher(f, argnums, parallel)
-    return _wrap(dispatcher, f, lambda *args: dispatcher(args))
+    return _wrap(dispatcher, f)
 
 
 def grad(f, argnums=0, parallel=None):
@@ -86,7 +115,7 @@ def grad(f, argnums=0, parallel=None):
     (0.0, 2.0)
     """
     dispatcher = _grad_dispatcher(f, argnums, parallel)
-    return _wrap(dispatcher, f, lambda *args: dispatcher(args)[1])
+    return _wrap(dispatcher, f, part=1)
 
 
 def _jit_build(graph, layout, out_treedef):
@@ -103,7 +132,7 @@ def jit(f, parallel=None):
     np.float64(0.0)
     """
     dispatcher = Dispatcher(f, "jit", None, _jit_build, parallel=parallel)
-    return _wrap(dispatcher, f, lambda *args: dispatcher(args))
+    return _wrap(dispatcher, f)
 
 
 def _vjp_build(graph, layout, out_treedef, *, nargs):
@@ -243,7 +272,7 @@ def _jacobian_transform(f, argnums, mode, parallel):
                               single=single)
     dispatcher = Dispatcher(f, f"jac{mode}", int(argnums) if single else normalise_argnums(argnums),
                             build, parallel=parallel)
-    return _wrap(dispatcher, f, lambda *args: dispatcher(args))
+    return _wrap(dispatcher, f)
 
 
 def jacfwd(f, argnums=0, parallel=None):

@@ -48,11 +48,13 @@ class Slot:
         """An output: a NumPy scalar if 0-d, else the array itself."""
         return Slot(index, "scalar" if not var.shape else "array", var.dtype)
 
-    def source(self, value: str) -> str:
+    def source(self, value: str, python_float=False) -> str:
+        """The conversion as source; ``python_float``: the kernel returns this
+        output as a Python float already (numba boxes float scalars so)."""
         if self.kind == "float":
-            return f"float({value})"
-        if self.kind == "scalar":
-            return f"np.{self.dtype.name}({value})"
+            return value if python_float else f"float({value})"
+        if self.kind == "scalar":  # np_float64 is np.float64, bound once (no attribute lookup)
+            return f"np_{self.dtype.name}({value})"
         if self.kind == "array0":
             return f"np.asarray({value}, np.{self.dtype.name})"
         return value
@@ -71,16 +73,28 @@ class Slot:
         return value if isinstance(value, np.ndarray) else np.asarray(value, self.dtype).copy()
 
 
-def _template_source(template) -> str:
-    """Python source that builds ``template`` from the kernel outputs ``o``."""
+def _template_source(template, python_floats=frozenset()) -> str:
+    """Python source that builds ``template`` from the kernel outputs ``o``;
+    ``python_floats``: the outputs the kernel returns as Python floats."""
     if isinstance(template, Slot):
-        return template.source(f"o[{template.index}]")
+        return template.source(f"o[{template.index}]", template.index in python_floats)
     if template is None:
         return "None"
     if isinstance(template, dict):
-        return "{" + ", ".join(f"{k!r}: {_template_source(v)}" for k, v in template.items()) + "}"
-    inner = "".join(f"{_template_source(t)}, " for t in template)
+        return "{" + ", ".join(f"{k!r}: {_template_source(v, python_floats)}"
+                               for k, v in template.items()) + "}"
+    inner = "".join(f"{_template_source(t, python_floats)}, " for t in template)
     return f"[{inner}]" if isinstance(template, list) else f"({inner})"
+
+
+def _scalar_types(template) -> dict:
+    """``np_<dtype>`` for each NumPy scalar type the template's source names."""
+    if isinstance(template, Slot):
+        return {f"np_{template.dtype.name}": template.dtype.type} if template.kind == "scalar" \
+            else {}
+    children = template.values() if isinstance(template, dict) else \
+        template if isinstance(template, (tuple, list)) else ()
+    return {name: t for child in children for name, t in _scalar_types(child).items()}
 
 
 def fill(template, outs):
@@ -112,25 +126,57 @@ def _value_source(expr, value) -> str:
     return expr
 
 
-def make_run(fn, leaves, traced, template, consts=(), reads=(), n_args=None):
+def make_run(fn, leaves, traced, template, consts=(), reads=(), n_args=None,
+             python_floats=frozenset()):
     """``run(leaves, values)``: the kernel call and result conversion as one
     generated function. The kernel takes the ``traced`` leaves of the
     arguments (those before ``n_args``), then the values of the reads at
     positions ``reads`` of ``values``, then the traced leaves after
-    ``n_args`` (the extra inputs of vjp and jvp), then ``consts``."""
+    ``n_args`` (the extra inputs of vjp and jvp), then ``consts``;
+    ``python_floats``: the outputs it returns as Python floats."""
     n_args = len(leaves) if n_args is None else n_args
     args = [_value_source(f"leaves[{i}]", leaves[i]) for i in traced if i < n_args]
     args += [_value_source(f"values[{k}]", v) for k, v in reads]
     args += [_value_source(f"leaves[{i}]", leaves[i]) for i in traced if i >= n_args]
     args += [f"c_{k}" for k in range(len(consts))]
     source = (f"def run(leaves, values):\n    o = fn({', '.join(args)})\n"
-              f"    return {_template_source(template)}\n")
-    namespace = {"fn": fn, "np": np, "_contiguous": _contiguous}
+              f"    return {_template_source(template, python_floats)}\n")
+    namespace = {"fn": fn, "np": np, "_contiguous": _contiguous, **_scalar_types(template)}
     namespace.update((f"c_{k}", c) for k, c in enumerate(consts))
     exec(compile(source, "<jitad dispatch>", "exec"), namespace)  # noqa: S102
     run = namespace["run"]
     run.source = source
     return run
+
+
+MISS = object()  # what a fast run returns for arguments it does not take
+
+
+def make_fast_run(fn, n, template, consts, python_floats=frozenset()):
+    """``fast(args)``: one entry's whole warm call for ``n`` Python float
+    arguments (and no reads), or ``MISS`` for any other arguments. The public
+    function calls it first (``cache.FastSlot``), so such a call skips keying,
+    lookup and the generic run: of a float, the kernel takes the float itself,
+    so checking the types is the whole key. A failed guard raises
+    ``GuardFailure`` to the caller, uncounted. ``fast.calls()``: the calls it
+    served, counted in a closure cell (an attribute ``+= 1`` costs more)."""
+    names = [f"a{i}" for i in range(n)]
+    checks = " or ".join(f"type({a}) is not float" for a in names) or "False"
+    unpack = f"        {', '.join(names)}, = args\n" if n else ""
+    call = ", ".join(names + [f"c_{k}" for k in range(len(consts))])
+    source = (f"def make():\n    calls = 0\n\n"
+              f"    def fast(args):\n        nonlocal calls\n"
+              f"        if len(args) != {n}:\n            return MISS\n{unpack}"
+              f"        if {checks}:\n            return MISS\n        o = fn({call})\n"
+              f"        calls += 1\n"
+              f"        return {_template_source(template, python_floats)}\n"
+              f"    return fast, lambda: calls\n")
+    namespace = {"fn": fn, "MISS": MISS, **_scalar_types(template)}
+    namespace.update((f"c_{k}", c) for k, c in enumerate(consts))
+    exec(compile(source, "<jitad fast dispatch>", "exec"), namespace)  # noqa: S102
+    fast, fast.calls = namespace["make"]()
+    fast.source = source
+    return fast
 
 
 def kernel_arguments(leaves, values, traced, reads=(), n_args=None) -> list:

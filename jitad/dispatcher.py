@@ -9,6 +9,8 @@ the user's Python) raises ``GuardFailure``; the dispatcher tries the key's
 other variants, else traces the new path: that is the whole guard policy.
 Called on tracers (inside another transform) it compiles nothing: it inlines
 the transformed graph into the enclosing trace, which is how transforms nest.
+A warm call of Python floats never gets here: a hit of such a key fills the
+public function's fast slot (``cache.FastSlot``), which serves the next ones.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from .backend import lower
 from .cache import (MAX_VARIANTS, RETRACE_WARNING, Entry, TreeKey, WithReads, cache_for, flat_key,
                     leaf_key)
 from . import compiler
-from .calling import Layout, fill, kernel_arguments, make_run
+from .calling import Layout, fill, kernel_arguments, make_fast_run, make_run
 from .errors import GuardFailure, RetraceWarning
 from .ir import Lit
 from .reads import ReadSet
@@ -68,6 +70,7 @@ class Dispatcher:
         self.argnums = () if argnums is None else normalise_argnums(argnums)
         self.cache = cache_for(f, transform, argnums, parallel)
         self.arg_names = arg_names(f)
+        self.slot = None  # the public function's ``cache.FastSlot`` (``api._wrap``)
 
     @property
     def reads(self) -> ReadSet:
@@ -94,20 +97,35 @@ class Dispatcher:
 
     def __call__(self, args, extra=None):
         """``extra``: kernel inputs that are not arguments of f (the cotangent
-        of vjp, the tangents of jvp)."""
+        of vjp, the tangents of jvp). A call of Python floats served here
+        fills the public function's fast slot (``self.slot``)."""
         cache = self.cache
         if extra is None and not cache.reads.reads:
-            # the common case, in as few steps as Python allows
-            variants = cache.entries.get(flat_key(args))
-            if variants is not None:
-                entry = variants[0]
-                try:
-                    result = entry.run(args, ())
-                except GuardFailure:
-                    return self._other_path(flat_key(args), variants, args, extra, args, ())
-                cache.hits += 1
-                entry.calls += 1
-                return result
+            # the common case, in as few steps as Python allows: flat_key
+            # inlined (the call would cost more than its loop)
+            parts = []
+            for a in args:
+                kind = type(a)
+                if kind is float:
+                    parts.append(float)
+                elif kind is np.ndarray:
+                    parts.append((a.shape, a.dtype))
+                else:
+                    break
+            else:
+                key = tuple(parts)
+                variants = cache.entries.get(key)
+                if variants is not None:
+                    entry = variants[0]
+                    try:
+                        result = entry.run(args, ())
+                    except GuardFailure:
+                        return self._other_path(key, variants, args, extra, args, (), entry)
+                    cache.lookup_hits += 1
+                    entry.served += 1
+                    if entry.fast is not None and self.slot is not None and self.slot.run is None:
+                        cache.install_fast(key, entry, self.slot)
+                    return result
         key, leaves, values = self._key(args, extra)
         if key is None:
             return self._inline(args, extra, leaves)
@@ -117,22 +135,33 @@ class Dispatcher:
         try:
             result = variants[0].run(leaves, values)
         except GuardFailure:
-            return self._other_path(key, variants, args, extra, leaves, values)
-        self.cache.hits += 1
-        variants[0].calls += 1
+            return self._other_path(key, variants, args, extra, leaves, values, variants[0])
+        self.cache.lookup_hits += 1
+        variants[0].served += 1
         return result
 
-    def _other_path(self, key, variants, args, extra, leaves, values):
-        """A guard failed: the inputs take another path through the function.
-        Try the other cached variants, else trace this path anew."""
-        for k, entry in enumerate(list(variants[1:]), start=1):
+    def guard_failed(self, args, failed):
+        """A fast run's guard failed (``cache.FastSlot``): the other paths."""
+        key = flat_key(args)
+        variants = self.cache.variants(key)
+        if variants is None or self.cache.reads.reads:  # cleared, or reads since
+            return self(args)
+        return self._other_path(key, variants, args, None, args, (), failed)
+
+    def _other_path(self, key, variants, args, extra, leaves, values, failed):
+        """The guard of entry ``failed`` failed: the inputs take another path
+        through the function. Try the other cached variants, else trace this
+        path anew."""
+        for k, entry in enumerate(list(variants)):
+            if entry is failed:
+                continue
             try:
                 result = entry.run(leaves, values)
             except GuardFailure:
                 continue
             self.cache.promote(variants, k)
-            self.cache.hits += 1
-            entry.calls += 1
+            self.cache.lookup_hits += 1
+            entry.served += 1
             return result
         return self._compile(args, extra, retrace=True)
 
@@ -188,26 +217,37 @@ class Dispatcher:
             slots = [(reads.index[r.identity], values[reads.index[r.identity]])
                      for r in outside.reads]
 
-            def compiled_run(kernel):
-                return make_run(kernel.fast_call(), leaves, traced, template, kernel.consts,
-                                reads=slots, n_args=n_args)
+            # the fast path (``calling.make_fast_run``) takes Python floats only
+            fast = extra is None and isinstance(key, tuple) and all(k is float for k in key)
+
+            def finish(entry, kernel):
+                """The entry's runs, now that its kernel is final (a fast slot
+                takes an entry's fast run only once it has one)."""
+                fn = kernel.fast_call()
+                floats = getattr(kernel, "python_float_outputs", frozenset)()
+                entry.run = make_run(fn, leaves, traced, template, kernel.consts, reads=slots,
+                                     n_args=n_args, python_floats=floats)
+                if fast:
+                    entry.fast = lambda part: make_fast_run(
+                        fn, len(leaves), template if part is None else template[part],
+                        kernel.consts, floats)
             if compiler.mode() == "background" and not _ready(kernel):
                 # the NumPy interpreter serves the calls while numba compiles
                 run = make_run(compiler.interpreted(tgraph), leaves, traced, template,
                                reads=slots, n_args=n_args)
                 result = run(leaves, values)
-                entry = Entry(key, kernel, tgraph, run, calls=1)
+                entry = Entry(key, kernel, tgraph, run, served=1)
                 variants = self.cache.insert(key, entry, retrace)
                 arguments = kernel_arguments(leaves, values, traced, slots, n_args)
                 self.cache.jobs.append(compiler.submit(
-                    kernel, arguments, lambda k: setattr(entry, "run", compiled_run(k)),
-                    self.cache.name))
+                    kernel, arguments, lambda k: finish(entry, k), self.cache.name))
             else:
                 with compiler.progress(self.cache.name, f"{len(tgraph.ops)} ops"):
                     result = make_run(kernel, leaves, traced, template, reads=slots,
                                       n_args=n_args)(leaves, values)  # compiles
-                variants = self.cache.insert(
-                    key, Entry(key, kernel, tgraph, compiled_run(kernel), calls=1), retrace)
+                entry = Entry(key, kernel, tgraph, None, served=1)
+                finish(entry, kernel)
+                variants = self.cache.insert(key, entry, retrace)
             if retrace and variants.retraces == RETRACE_WARNING:
                 warnings.warn(f"{self.cache.name} has re-traced {variants.retraces} times for "
                               "one input shape because its control flow depends on input "

@@ -113,6 +113,15 @@ class Kernel:
         overloads = list(self.fn.overloads.values())
         return overloads[0].entry_point if len(overloads) == 1 else self.fn
 
+    def python_float_outputs(self) -> frozenset:
+        """After the first call: the outputs that come back as Python floats
+        (numba boxes a float scalar so), which then need no ``float()``."""
+        overloads = list(self.fn.overloads.values())
+        returned = overloads[0].signature.return_type if len(overloads) == 1 else None
+        if not isinstance(returned, numba.types.BaseTuple):
+            return frozenset()
+        return frozenset(k for k, t in enumerate(returned) if isinstance(t, numba.types.Float))
+
     def _first_call(self, inputs):
         self.compile_for(inputs)
         return self.fn(*inputs, *self.consts)

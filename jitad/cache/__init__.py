@@ -12,9 +12,11 @@ when to trace and compile. ``jitad.grad(f).cache`` (every transformed
 function has ``.cache``) shows the entries and the counts of traces,
 compiles, compile seconds, hits and re-traces.
 
-Counters are plain ``+= 1`` on attributes: exact under the GIL, since no
-thread switch can fall between the load and the store of such an update
-(tests/test_threads.py checks it under contention).
+Counters are plain ``+= 1`` on attributes, or on a closure cell in a fast
+run (``calling.make_fast_run``; ``hits`` and ``Entry.calls`` add those up):
+exact under the GIL, since no thread switch can fall between the load and
+the store of such an update (tests/test_threads.py checks it under
+contention).
 """
 from __future__ import annotations
 
@@ -42,7 +44,39 @@ class Entry:
     kernel: object  # backend.compile.Kernel or backend.interpreter.InterpretedKernel
     graph: object   # the transformed graph the kernel computes
     run: object     # run(leaves) -> user-facing result
-    calls: int = 0
+    served: int = 0  # calls ``run`` served (the first, and hits by lookup)
+    # part -> the entry's fast run (``calling.make_fast_run``) of that part of
+    # the result (None: all of it), for an entry of Python floats whose kernel
+    # is final; None for any other entry
+    fast: object = None
+    fast_runs: dict = field(default_factory=dict, repr=False)
+
+    def fast_run(self, part):
+        """The fast run of this part of the result, generated once."""
+        run = self.fast_runs.get(part)
+        if run is None:
+            run = self.fast_runs[part] = self.fast(part)
+            run.entry = self  # whose guard failed, should it fail
+        return run
+
+    @property
+    def fast_calls(self) -> int:
+        return sum(run.calls() for run in list(self.fast_runs.values()))
+
+    @property
+    def calls(self) -> int:
+        return self.served + self.fast_calls
+
+
+class FastSlot:
+    """What one public function calls first: ``run``, the fast run of the
+    entry of Python floats last served (``Entry.fast_run``), or None. ``part``:
+    the index of the result the function returns (1 for grad), or None."""
+
+    __slots__ = ("part", "run")
+
+    def __init__(self, part):
+        self.part, self.run = part, None
 
 
 class Variants(list):
@@ -66,7 +100,8 @@ class FunctionCache:
     entries: dict = field(default_factory=dict)
     traces: int = 0
     compiles: int = 0
-    hits: int = 0
+    lookup_hits: int = 0     # hits served by the dispatcher's lookup
+    forgotten_hits: int = 0  # hits of fast runs of entries since dropped
     # what the function reads from outside its arguments, as traces found it
     reads: ReadSet = field(default_factory=ReadSet, repr=False)
     # held while a kernel for this function is traced and compiled, so
@@ -77,6 +112,26 @@ class FunctionCache:
     # this function's kernel sources by family, for kernels that serve every
     # size (``jitad.backend.sizes``)
     families: dict = field(default_factory=dict, repr=False)
+    # by result part: the fast slot every public function of this cache calls
+    fast_slots: dict = field(default_factory=dict, repr=False)
+
+    def fast_slot(self, part) -> FastSlot:
+        with self.lock:
+            return self.fast_slots.setdefault(part, FastSlot(part))
+
+    def install_fast(self, key, entry, slot: FastSlot):
+        """Make ``entry``, which just served a call of ``key``, the one the slot
+        runs, if it is still the key's first variant and nothing is read."""
+        with self.lock:
+            variants = self.entries.get(key)
+            if not self.reads.reads and variants and variants[0] is entry:
+                slot.run = entry.fast_run(slot.part)
+
+    def drop_fast(self):
+        """The fast slots run nothing: entries, their order, or the reads
+        changed (the next call of floats installs again)."""
+        for slot in self.fast_slots.values():
+            slot.run = None
 
     def wait(self, timeout=None) -> bool:
         """Wait until every kernel of this function is compiled (while they
@@ -88,6 +143,12 @@ class FunctionCache:
                 return False
         self.jobs = [job for job in self.jobs if not job.finished.is_set()]
         return True
+
+    @property
+    def hits(self) -> int:
+        """Calls a cached kernel served: by lookup, and by fast runs."""
+        return self.lookup_hits + self.forgotten_hits + sum(
+            e.fast_calls for v in list(self.entries.values()) for e in list(v))
 
     @property
     def retraces(self) -> int:
@@ -103,9 +164,12 @@ class FunctionCache:
     def learn(self, outside) -> ReadSet:
         """Add what a trace read from outside the arguments (``tracer.Outside``)
         to the reads fetched on every call; the new set."""
-        self.reads = self.reads.union(list(outside.reads) + [r for r, _ in outside.static_reads],
-                                      outside.escaped)
-        return self.reads
+        reads = self.reads.union(list(outside.reads) + [r for r, _ in outside.static_reads],
+                                 outside.escaped)
+        if reads is not self.reads:
+            self.drop_fast()
+        self.reads = reads
+        return reads
 
     def insert(self, key, entry: Entry, retrace: bool) -> Variants:
         """Put a new entry first among its key's variants (dropping the least
@@ -113,7 +177,10 @@ class FunctionCache:
         variants = self.entries.get(key)
         if variants is None:
             variants = self.entries[key] = Variants()
+        if variants:  # a fast run of this key may be of a variant about to go
+            self.drop_fast()
         variants.insert(0, entry)
+        self.forgotten_hits += sum(e.fast_calls for e in variants[MAX_VARIANTS:])
         del variants[MAX_VARIANTS:]
         # a size-generic kernel built for an earlier size compiles nothing
         self.compiles += not getattr(entry.kernel, "reused", False)
@@ -126,8 +193,15 @@ class FunctionCache:
         if k:
             with self.lock:
                 if k < len(variants) and variants[k] is entry:
+                    self.drop_fast()
                     variants.insert(0, variants.pop(k))
         return entry
+
+    def clear(self):
+        with self.lock:
+            self.drop_fast()
+            self.forgotten_hits += sum(e.fast_calls for v in self.entries.values() for e in v)
+            self.entries.clear()
 
     def __len__(self):
         return len(self.entries)
@@ -261,8 +335,7 @@ def cache_clear() -> int:
         tables = list(_caches.values()) + list(_unweakrefable.values())
     for table in tables:
         for function_cache in table.values():
-            with function_cache.lock:
-                function_cache.entries.clear()
+            function_cache.clear()
     for name in [n for n in sys.modules if n.startswith("jitad_kernel_")]:
         del sys.modules[name]
     return diskcache.clear()
