@@ -6,7 +6,10 @@ value would go stale when a notebook cell rebinds ``data`` or an SGD loop
 assigns the next minibatch to a global. So jitad finds those reads before it
 traces (``candidates``): the closure cells of the function, the globals its
 code names, the attributes of ``self`` (for a bound method) its code names,
-and one level into a dict, list or tuple held there (``params["W"]``).
+and one level into a dict, list or tuple held there (``params["W"]``); and
+the same of every Python function of the user's that it names, and that
+they name in turn (a helper's global is the loss's data too), each called
+as a copy that sees the tracers when it reads any.
 
 - An array or float there becomes a kernel input that is not differentiated:
   the function is traced with a tracer in its place (``substituted``), so
@@ -139,10 +142,23 @@ def _with_items(read: Read, value) -> list:
 
 
 def candidates(f) -> list:
-    """The reads of ``f`` whose current value is an array, a float or static."""
+    """The reads of ``f`` whose current value is an array, a float or static:
+    its own, and those of the Python functions of the user's it names (in its
+    globals or closure), and theirs in turn, since a helper's global is as
+    much the loss's data as one the loss reads itself."""
     func, owner = (f.__func__, f.__self__) if isinstance(f, types.MethodType) else (f, None)
     if not isinstance(func, types.FunctionType):
         return []
+    found = _own_reads(func, owner)
+    for helper in _reachable(func):
+        found += _own_reads(helper, None)
+    unique = {}
+    for read in found:
+        unique.setdefault(read.identity, read)
+    return list(unique.values())
+
+
+def _own_reads(func, owner) -> list:
     found = []
     cells = func.__closure__ or ()
     for name, cell in zip(func.__code__.co_freevars, cells):
@@ -161,6 +177,48 @@ def candidates(f) -> list:
             if name in attrs:
                 found += _with_items(Read(owner, "attr", name), attrs[name])
     return found
+
+
+# Functions of these packages are not the user's: their globals are not data
+_LIBRARIES = frozenset({"jitad", "numpy", "scipy", "numba", "math", "builtins"})
+_MAX_HELPERS = 256  # functions followed from one loss (a bound on the walk)
+
+
+def _user_function(value) -> bool:
+    if not isinstance(value, types.FunctionType):
+        return False
+    module = value.__globals__.get("__name__") or ""
+    return module.partition(".")[0] not in _LIBRARIES
+
+
+def _named_functions(func) -> list:
+    """(kind, name, function) for the user's functions ``func`` names: in a
+    closure cell (kind "cell") or in its globals ("global")."""
+    named = []
+    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or ()):
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        if _user_function(value):
+            named.append(("cell", name, value))
+    for name in sorted(_names(func.__code__)):
+        value = func.__globals__.get(name)
+        if _user_function(value):
+            named.append(("global", name, value))
+    return named
+
+
+def _reachable(func) -> list:
+    """The user's functions reachable from ``func`` by name, ``func`` not included."""
+    seen, order, stack = {id(func)}, [], [func]
+    while stack and len(order) < _MAX_HELPERS:
+        for _, _, helper in _named_functions(stack.pop()):
+            if id(helper) not in seen:
+                seen.add(id(helper))
+                order.append(helper)
+                stack.append(helper)
+    return order
 
 
 class ReadSet:
@@ -232,42 +290,99 @@ def _replaced(value, item, tracer):
 
 def substituted(f, tracers: dict):
     """A copy of ``f`` that sees ``tracers[read.identity]`` in place of each
-    read's value (closure cells and globals of its function; attributes of a
-    shallow copy of its ``self``). ``f`` itself and the module are untouched."""
+    read's value (closure cells and globals of its function, and of the
+    helper functions it names, which it then calls as copies too; attributes
+    of a shallow copy of its ``self``). ``f`` itself and the module are
+    untouched."""
     if not tracers:
         return f
     func, owner = (f.__func__, f.__self__) if isinstance(f, types.MethodType) else (f, None)
     if not isinstance(func, types.FunctionType):
         return f
-    by_root: dict = {}
-    for read in candidates(f):
-        if read.identity in tracers:
-            by_root.setdefault((read.kind, read.name, id(read.holder)), []).append(read)
-
-    def value_for(reads, current):
-        for read in reads:
-            current = _replaced(current, read.item, tracers[read.identity])
-        return current
-
-    cells = list(func.__closure__ or ())
-    for k, (name, cell) in enumerate(zip(func.__code__.co_freevars, cells)):
-        reads = by_root.get(("cell", name, id(cell)))
-        if reads:
-            cells[k] = types.CellType(value_for(reads, cell.cell_contents))
-    substitutes = {name: value_for(reads, func.__globals__[name])
-                   for (kind, name, _), reads in by_root.items() if kind == "global"}
-    globals_ = _TracedGlobals(func.__globals__, substitutes) if substitutes else func.__globals__
-    copied = types.FunctionType(func.__code__, globals_, func.__name__, func.__defaults__,
-                                tuple(cells) if cells else None)
-    copied.__kwdefaults__ = func.__kwdefaults__
+    copied = _Substitution(tracers).function(func)
     if owner is None:
         return copied
+    by_root = _by_root(candidates(f), tracers)
     attrs = {name: reads for (kind, name, _), reads in by_root.items() if kind == "attr"}
     if attrs:
         try:
             owner = copy.copy(owner)
             for name, reads in attrs.items():
-                setattr(owner, name, value_for(reads, getattr(owner, name)))
+                setattr(owner, name, _value_for(reads, getattr(owner, name), tracers))
         except Exception:  # noqa: BLE001 - an object we cannot copy keeps its attributes
             owner = f.__self__
     return types.MethodType(copied, owner)
+
+
+def _by_root(reads, tracers) -> dict:
+    """The reads that have tracers, by what holds them: (kind, name, id(holder))."""
+    by_root: dict = {}
+    for read in reads:
+        if read.identity in tracers:
+            by_root.setdefault((read.kind, read.name, id(read.holder)), []).append(read)
+    return by_root
+
+
+def _value_for(reads, current, tracers):
+    for read in reads:
+        current = _replaced(current, read.item, tracers[read.identity])
+    return current
+
+
+class _Substitution:
+    """Copies of functions that see tracers for their reads; a function
+    with no read to replace, itself or through its helpers, stays itself."""
+
+    def __init__(self, tracers):
+        self.tracers = tracers
+        self.copies: dict = {}   # id(function) -> its copy (or itself)
+        self.reaching: dict = {}  # id(function) -> whether a replaced read is reachable
+
+    def reaches(self, func) -> bool:
+        key = id(func)
+        if key not in self.reaching:
+            self.reaching[key] = False  # a recursive function reaches what it reaches
+            self.reaching[key] = bool(_by_root(_own_reads(func, None), self.tracers)) or any(
+                self.reaches(helper) for _, _, helper in _named_functions(func))
+        return self.reaching[key]
+
+    def function(self, func):
+        key = id(func)
+        if key in self.copies:
+            return self.copies[key]
+        if not self.reaches(func):
+            self.copies[key] = func
+            return func
+        by_root = _by_root(_own_reads(func, None), self.tracers)
+        cells = list(func.__closure__ or ())
+        for k, (name, cell) in enumerate(zip(func.__code__.co_freevars, cells)):
+            reads = by_root.get(("cell", name, id(cell)))
+            value = _value_for(reads, cell.cell_contents, self.tracers) if reads else None
+            if reads or (not _empty(cell) and _user_function(cell.cell_contents)
+                         and self.reaches(cell.cell_contents)):
+                cells[k] = types.CellType(value if reads else cell.cell_contents)
+        substitutes = {name: _value_for(reads, func.__globals__[name], self.tracers)
+                       for (kind, name, _), reads in by_root.items() if kind == "global"}
+        helpers = [(kind, name, helper) for kind, name, helper in _named_functions(func)
+                   if self.reaches(helper)]
+        globals_ = _TracedGlobals(func.__globals__, substitutes) if substitutes or any(
+            kind == "global" for kind, _, _ in helpers) else func.__globals__
+        copied = types.FunctionType(func.__code__, globals_, func.__name__, func.__defaults__,
+                                    tuple(cells) if cells else None)
+        copied.__kwdefaults__ = func.__kwdefaults__
+        self.copies[key] = copied  # before the helpers: they may call this function back
+        for kind, name, helper in helpers:
+            if kind == "global":
+                substitutes[name] = self.function(helper)
+            else:  # the copy's own cell (made above), not the user's
+                position = func.__code__.co_freevars.index(name)
+                copied.__closure__[position].cell_contents = self.function(helper)
+        return copied
+
+
+def _empty(cell) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return True
+    return False

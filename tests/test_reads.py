@@ -211,3 +211,87 @@ def test_the_cache_display_names_what_was_read():
 def test_the_function_and_its_module_are_untouched():
     jitad.grad(global_loss)(np.zeros(3))
     assert isinstance(globals()["data"], np.ndarray) and type(scale) is float
+
+
+# --- what the user's helper functions read is read too ---------------------------
+
+offset = 1.0
+bumps = 0
+
+
+def shifted(w):
+    return w - offset * data        # reads two globals the loss does not name
+
+
+def helper_loss(w):
+    return np.sum(shifted(w) ** 2)
+
+
+def countdown(w, n):
+    return w if n == 0 else countdown(w * scale, n - 1)  # recursive, reads a global
+
+
+def recursive_loss(w):
+    return np.sum(countdown(w, 3) ** 2)
+
+
+def bump():
+    global bumps
+    bumps += 1                      # reads nothing jitad traces: called as it is
+
+
+def bumping_loss(w):
+    bump()
+    return np.sum(w ** 2)
+
+
+def test_a_global_read_by_a_helper_function_is_seen():
+    global offset, data
+    w = np.array([0.5, -0.5, 2.0])
+    g = jitad.grad(helper_loss)
+    np.testing.assert_allclose(g(w), fd(helper_loss, w), rtol=1e-8)
+    saved = offset, data
+    try:
+        offset = 3.0                # a float: a kernel input, no new compile
+        np.testing.assert_allclose(g(w), fd(helper_loss, w), rtol=1e-8)
+        data = np.array([-2.0, 0.0, 4.0])
+        np.testing.assert_allclose(g(w), fd(helper_loss, w), rtol=1e-8)
+        assert g.cache.compiles == 1
+    finally:
+        offset, data = saved
+    np.testing.assert_allclose(g(w), fd(helper_loss, w), rtol=1e-8)
+
+
+def test_a_helper_in_a_closure_reading_a_closure_cell():
+    target = np.array([1.0, 2.0])
+
+    def distance(w):
+        return w - target
+
+    def loss(w):
+        return np.sum(distance(w) ** 2)
+    g = jitad.grad(loss)
+    np.testing.assert_allclose(g(np.zeros(2)), [-2.0, -4.0])
+    target[:] = [3.0, -1.0]         # in place
+    np.testing.assert_allclose(g(np.zeros(2)), [-6.0, 2.0])
+    target = np.array([0.5, 0.5])   # noqa: F841 - rebound: the helper's cell changes
+    np.testing.assert_allclose(g(np.zeros(2)), [-1.0, -1.0])
+
+
+def test_a_recursive_helper_reading_a_global():
+    global scale
+    w = np.array([1.0, -2.0])
+    g = jitad.grad(recursive_loss)
+    saved = scale
+    try:
+        np.testing.assert_allclose(g(w), 2 * scale ** 6 * w)
+        scale = 2.0
+        np.testing.assert_allclose(g(w), 2 * 2.0 ** 6 * w)
+    finally:
+        scale = saved
+
+
+def test_a_helper_that_reads_nothing_is_called_as_it_is():
+    before = bumps
+    jitad.grad(bumping_loss)(np.ones(2))
+    assert bumps > before           # its global write reached the module, not a copy's view
