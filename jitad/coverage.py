@@ -32,7 +32,21 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "coverage.md"
 # so the np.linalg routines apply). These say how to call an entry when
 # ``f(x)`` (functions), ``f(x)`` or ``f(x, y)`` (ufuncs, by arity) or
 # ``x.name()`` (methods) will not do; two-argument lambdas get x and y.
+def _copied_into_zeros(x):
+    y = np.zeros_like(x)
+    np.copyto(y, x * 2.0)
+    return y
+
+
+def _diagonal_filled(x):
+    y = x * 1.0
+    np.fill_diagonal(y, 0.0)
+    return y
+
+
 _FUNCTION_CALLS = {
+    np.copyto: _copied_into_zeros,
+    np.fill_diagonal: _diagonal_filled,
     np.where: lambda x: np.where(x > 1.0, x, 0.0),
     np.clip: lambda x: np.clip(x, 0.4, 1.5),
     np.average: lambda x: np.average(x, axis=0, weights=np.arange(1.0, 4.0)),

@@ -314,6 +314,8 @@ class Tracer(TracerBase):
 
     # NumPy's dispatch protocols -------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "at":
+            return api.ufunc_at(ufunc, *inputs)
         if method != "__call__":
             raise TraceError(f"jitad cannot record np.{ufunc.__name__}.{method} on a traced value; "
                              f"use the matching function (np.sum for np.add.reduce, ...)")

@@ -109,10 +109,32 @@ def residual_loop(x):
     return np.sum(r ** 2)
 
 
+def add_at_repeated(x):
+    y = x * 1.0
+    np.add.at(y, [0, 0, 3, 1], x ** 2)       # unbuffered: index 0 gets both adds
+    np.subtract.at(y, (np.array([2, 2]),), x[1])
+    return np.sum(y ** 2 * np.arange(1.0, 5.0))
+
+
+def copyto_where(x):
+    y = np.zeros_like(x)
+    np.copyto(y, np.sin(x))
+    np.copyto(y, x[0], where=x > 0)         # a traced mask, a broadcast value
+    return np.sum(y * np.arange(4.0))
+
+
+def fill_a_diagonal(x):
+    m = np.outer(x, x)
+    np.fill_diagonal(m, x[0] * 2.0)
+    t = np.outer(x, x[:2])                    # tall: NumPy fills 2 of its 4 rows
+    np.fill_diagonal(t, x[2:])
+    return np.sum(m * np.arange(16.0).reshape(4, 4)) + np.sum(t ** 2)
+
+
 PROGRAMS = [alias, view_write, slice_of_slice, setitem_pieces, traced_mask,
             repeated_fancy_index, constant_mask_values, through_a_transpose, through_a_reshape,
             reshape_of_a_transpose_is_a_copy, out_argument, copies_are_independent,
-            rows_while_iterating, residual_loop]
+            rows_while_iterating, residual_loop, add_at_repeated, copyto_where, fill_a_diagonal]
 
 
 @pytest.mark.parametrize("f", PROGRAMS, ids=lambda f: f.__name__)
@@ -148,7 +170,11 @@ def test_the_callers_array_is_not_changed():
      "read-only"),
     (lambda x: x.__iadd__(np.ones((2, 4))), ValueError, "non-broadcastable"),
     (lambda x: np.sum((x > 0).astype(np.int64).__iadd__(x)), TypeError, "cannot cast"),
-], ids=["read_only_view", "broadcast_into_smaller", "float_into_int"])
+    (lambda x: np.add.at(np.zeros(4), [0], x), TypeError, "np.add.at writes into a NumPy"),
+    (lambda x: np.multiply.at(x * 1.0, [0], x[0]), TypeError, "np.add.at and np.subtract.at"),
+    (lambda x: np.fill_diagonal(x * 1.0, 0.0), ValueError, "at least 2-d"),
+], ids=["read_only_view", "broadcast_into_smaller", "float_into_int", "add_at_into_numpy",
+        "multiply_at", "fill_diagonal_1d"])
 def test_writes_numpy_refuses_are_refused(f, error, match):
     with pytest.raises(error, match=match):
         jitad.jit(f)(X.copy())

@@ -18,7 +18,7 @@ from . import building, structure
 from .dispatch import FUNCTIONS, UFUNCS, UNSUPPORTED, implements, unsupported
 from .elementwise import (add, bitwise_and, bitwise_or, bitwise_xor, clip, divide, floor_divide,
                           invert, multiply, negative, power, remainder, round, subtract)
-from .indexing import getitem, setitem, take
+from .indexing import getitem, setitem, take, ufunc_at
 from .inplace import updating, write_out
 from .linalg import diagonal, dot, matmul, trace
 from .reductions import (all, any, argmax, argmin, cumprod, cumsum, max, mean, min, prod, std,
@@ -43,7 +43,7 @@ unsupported("NaN-skipping reductions are not supported; use np.where(np.isnan(x)
             "first", np.nansum, np.nanmean, np.nanmax, np.nanmin, np.nanstd, np.nanvar)
 unsupported("jitad records writes by indexing (x[i] = v), in-place operators and out=; "
             "write np.put and friends that way",
-            np.put, np.place, np.putmask, np.copyto, np.fill_diagonal)
+            np.put, np.place, np.putmask)
 
 
 def _binary_method(fn, reflected=False):

@@ -229,3 +229,69 @@ def setitem(x, index, value):
         part = P.broadcast_to(inplace.cast(value, x, "unsafe"), basic.result_shape(shape_of(x)))
         return inplace.assign(x, inplace.put(x, basic, part))
     return inplace.assign(x, inplace.scattered(x, _flat_positions(x, index), value))
+
+
+def _writable(x, what):
+    if not is_traced(x):
+        raise TypeError(
+            f"{what} writes into a NumPy array ({type(x).__name__} of shape {np.shape(x)}), which "
+            "cannot hold traced values; make the array from a traced one (np.zeros_like(x)) so "
+            "jitad traces it, or use the function's returned value")
+
+
+def ufunc_at(ufunc, x, index, value=None):
+    """``np.add.at(x, index, value)`` (and ``np.subtract.at``): unbuffered,
+    so a repeated index adds once per occurrence, unlike ``x[index] += value``.
+
+    >>> import jitad, numpy as np
+    >>> def f(v):
+    ...     y = np.zeros(3) * v[0]
+    ...     np.add.at(y, [0, 0, 2], v)
+    ...     return y
+    >>> jitad.jit(f)(np.array([1.0, 2.0, 3.0]))
+    array([3., 0., 3.])
+    """
+    if ufunc not in (np.add, np.subtract) or value is None:
+        raise TypeError(f"np.{ufunc.__name__}.at on a traced value: jitad records np.add.at and "
+                        "np.subtract.at; write other updates as x = np.<ufunc>(x, ...)")
+    _writable(x, f"np.{ufunc.__name__}.at")
+    where = _flat_positions(x, index)
+    size = int(np.prod(shape_of(x), dtype=np.int64))
+    values = P.reshape(P.broadcast_to(inplace.cast(value, x, "unsafe"), where.shape),
+                       (where.size,))
+    if ufunc is np.subtract:
+        values = P.neg(values)
+    added = P.reshape(P.add_at(values, (where.reshape(-1),), (size,)), shape_of(x))
+    return inplace.assign(x, inplace.cast(P.add(x, added), x, "unsafe"))
+
+
+@implements(np.copyto)
+def copyto(dst, src, casting="same_kind", where=True):
+    """``np.copyto``: ``src`` broadcast into ``dst``, where ``where`` holds."""
+    _writable(dst, "np.copyto")
+    new = P.broadcast_to(inplace.cast(src, dst, casting), shape_of(dst))
+    if where is not True:
+        mask = P.broadcast_to(where, shape_of(dst))
+        new = P.select(mask, new, dst)
+    inplace.assign(dst, new)
+
+
+@implements(np.fill_diagonal)
+def fill_diagonal(a, val, wrap=False):
+    """``np.fill_diagonal``: NumPy's positions (``a.flat[:end:step]``), with
+    ``val`` repeated along them when it is an array."""
+    _writable(a, "np.fill_diagonal")
+    shape = shape_of(a)
+    if len(shape) < 2 or (len(shape) > 2 and len(set(shape)) != 1):
+        raise ValueError("np.fill_diagonal: array must be at least 2-d, and all of its "
+                         f"dimensions equal beyond 2-d (got shape {shape})")
+    if len(shape) == 2:
+        step, end = shape[1] + 1, None if wrap else shape[1] * shape[1]
+    else:
+        step, end = 1 + int(np.sum(np.cumprod(shape[:-1]))), None
+    where = np.arange(int(np.prod(shape)))[:end:step]
+    count = int(np.prod(shape_of(val), dtype=np.int64))
+    if shape_of(val) and count != where.size:  # NumPy repeats (or cuts) val along the positions
+        val = P.take(P.reshape(val, (count,)), np.arange(where.size) % count) if is_traced(val) \
+            else np.resize(val, where.size)
+    inplace.assign(a, inplace.scattered(a, where.reshape(-1), val))
