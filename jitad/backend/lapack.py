@@ -21,9 +21,8 @@ module imports its functions from here, which registers them first).
 The C interface is pointers to C-contiguous stacks of ``count`` matrices and
 a status: 0, or ``SINGULAR`` (the LAPACK routine failed: not positive
 definite, or singular), or ``NOT_FINITE`` (NumPy refuses infs and nans); the
-kernel raises ``np.linalg.LinAlgError`` with NumPy's message
-(``lowering.py`` writes the call). A cfunc cannot raise, so the check for
-finite entries is done here before numba's own raises.
+kernel raises ``np.linalg.LinAlgError`` with numba's message
+(``lowering.py`` writes the call): a cfunc cannot raise.
 
 >>> external("cholesky", "float64").symbol  # compiled (or loaded) now
 'jitad_cholesky_float64'
@@ -42,19 +41,26 @@ from numba import carray, types
 SOURCE_DIGEST = hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()[:16]
 
 SINGULAR, NOT_FINITE = 1, 2
+_SINGULAR = "Matrix is singular to machine precision."
+_NOT_FINITE = "Array must not contain infs or NaNs."
+# the statuses each can return (numba's cholesky does not check for nans)
 MESSAGES = {"cholesky": {SINGULAR: "Matrix is not positive definite."},
-            "solve": {SINGULAR: "Matrix is singular to machine precision."},
-            "inv": {SINGULAR: "Matrix is singular to machine precision."},
-            "det": {}, "slogdet": {}}
-for _messages in MESSAGES.values():
-    _messages[NOT_FINITE] = "Array must not contain infs or NaNs."
-DTYPES = ("float32", "float64", "complex64", "complex128")
+            "solve": {SINGULAR: _SINGULAR, NOT_FINITE: _NOT_FINITE},
+            "inv": {SINGULAR: _SINGULAR, NOT_FINITE: _NOT_FINITE},
+            "det": {NOT_FINITE: _NOT_FINITE}, "slogdet": {NOT_FINITE: _NOT_FINITE}}
+DTYPES = ("float32", "float64")  # the dtypes kernels carry
+
+# Each body runs numba's own np.linalg function on every matrix of the stack.
+# numba raises LinAlgError only for non-finite entries or a failed
+# factorisation; which one is told apart after the fact, so a call that
+# succeeds pays for no extra pass over its operands.
 
 
 def _cholesky(a, count, n, out):
+    matrices, results = carray(a, (count, n, n)), carray(out, (count, n, n))
     for i in range(count):
         try:
-            carray(out, (count, n, n))[i] = np.linalg.cholesky(carray(a, (count, n, n))[i])
+            results[i] = np.linalg.cholesky(matrices[i])
         except Exception:  # noqa: BLE001 - the only one numba raises is LinAlgError
             return SINGULAR
     return 0
@@ -62,43 +68,43 @@ def _cholesky(a, count, n, out):
 
 def _solve(a, count, n, b, m, out):
     matrices, sides = carray(a, (count, n, n)), carray(b, (count, n, m))
-    if not (np.isfinite(matrices).all() and np.isfinite(sides).all()):
-        return NOT_FINITE
+    results = carray(out, (count, n, m))
     for i in range(count):
         try:
-            carray(out, (count, n, m))[i] = np.linalg.solve(matrices[i], sides[i])
+            results[i] = np.linalg.solve(matrices[i], sides[i])
         except Exception:  # noqa: BLE001
-            return SINGULAR
+            finite = np.isfinite(matrices[i]).all() and np.isfinite(sides[i]).all()
+            return SINGULAR if finite else NOT_FINITE
     return 0
 
 
 def _inv(a, count, n, out):
-    matrices = carray(a, (count, n, n))
-    if not np.isfinite(matrices).all():
-        return NOT_FINITE
+    matrices, results = carray(a, (count, n, n)), carray(out, (count, n, n))
     for i in range(count):
         try:
-            carray(out, (count, n, n))[i] = np.linalg.inv(matrices[i])
+            results[i] = np.linalg.inv(matrices[i])
         except Exception:  # noqa: BLE001
-            return SINGULAR
+            return SINGULAR if np.isfinite(matrices[i]).all() else NOT_FINITE
     return 0
 
 
 def _det(a, count, n, out):
     matrices, results = carray(a, (count, n, n)), carray(out, (count,))
-    if not np.isfinite(matrices).all():
-        return NOT_FINITE
     for i in range(count):
-        results[i] = np.linalg.det(matrices[i])
+        try:
+            results[i] = np.linalg.det(matrices[i])
+        except Exception:  # noqa: BLE001
+            return NOT_FINITE
     return 0
 
 
 def _slogdet(a, count, n, out):
     matrices, results = carray(a, (count, n, n)), carray(out, (count, 2))
-    if not np.isfinite(matrices).all():
-        return NOT_FINITE
     for i in range(count):
-        sign, logabsdet = np.linalg.slogdet(matrices[i])
+        try:
+            sign, logabsdet = np.linalg.slogdet(matrices[i])
+        except Exception:  # noqa: BLE001
+            return NOT_FINITE
         results[i, 0] = sign
         results[i, 1] = logabsdet
     return 0
