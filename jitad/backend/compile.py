@@ -37,7 +37,7 @@ from numba.extending import typeof_impl
 from .. import version
 from ..errors import CompileError
 from ..numpy_api.building import CastClass, NumpyFunction
-from . import diskcache
+from . import diskcache, lapack
 
 
 @typeof_impl.register(NumpyFunction)
@@ -219,6 +219,13 @@ def module_source(kernel_source: str, cache: bool = True) -> str:
         from . import vecmath  # only now: defining its functions costs ~20 ms of import
         header += (f"# vecmath {vecmath.SOURCE_DIGEST}\n"
                    f"from jitad.backend.vecmath import {names}\n\n")
+    lapack_used = sorted(set(re.findall(r"\bla_(\w+)\(", kernel_source)))
+    if lapack_used:
+        # importing them compiles (or loads) them and registers their symbols,
+        # before numba compiles or loads the kernel that calls them
+        names = ", ".join(f"{f} as la_{f}" for f in lapack_used)
+        header += (f"# lapack {lapack.SOURCE_DIGEST}\n"
+                   f"from jitad.backend.lapack import {names}\n\n")
     special = sorted(set(re.findall(r"\b(sp_\w+)\(", kernel_source)))
     if special:
         # scipy.special's kernels; importing the module imports SciPy

@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from .. import primitives as P
+from . import lapack
 
 # the NumPy names of jitad.backend.vecmath.FUNCTIONS, written out so that
 # importing jitad does not define those functions (~20 ms); compile.py
@@ -299,39 +300,31 @@ def _matmul(out, a, b):
     return _per_matrix(out, lambda o, x, y: f"{o} = np.dot({x}, {y})", a, b)
 
 
-def _linalg(fn):
+def _lapack(op):
+    """``op`` (solve, inv, det, slogdet, cholesky) on a stack of matrices:
+    a call of its function compiled once in ``lapack.py`` (``la_<op>_<dtype>``,
+    imported by the kernel module), on C-contiguous copies of operands that
+    are not, writing into a result allocated here. The status it returns is
+    raised as NumPy's LinAlgError."""
+    messages = lapack.MESSAGES[op]
+
     def template(out, *xs):
-        if len(xs[0].shape) == 2:
-            return [f"{out} = np.linalg.{fn}({', '.join(xs)})"]
-        return _per_matrix(out, lambda o, *ms: f"{o} = np.linalg.{fn}({', '.join(ms)})", *xs)
+        s, a = _suffix(out), xs[0]
+        count, n = int(np.prod(a.shape[:-2], dtype=np.int64)), a.shape[-1]
+        flat = [f"m{k}_{s}" for k in range(len(xs))]
+        lines = [f"{m} = np.ascontiguousarray({x})" for m, x in zip(flat, xs)]
+        shape = (1,) if not out.shape else out.shape  # a 0-d det is read back as a number
+        result = f"o_{s}" if not out.shape else out
+        lines.append(f"{result} = np.empty({shape!r}, {dtype_name(out.dtype)})")
+        sizes = [[str(count), str(n)]] + [[str(x.shape[-1])] for x in xs[1:]]
+        args = [arg for m, extra in zip(flat, sizes) for arg in (f"{m}.ctypes", *extra)]
+        lines.append(f"status_{s} = la_{op}_{np.dtype(out.dtype).name}"
+                     f"({', '.join(args + [f'{result}.ctypes'])})")
+        for status, message in sorted(messages.items()):
+            lines += [f"if status_{s} == {status}:",
+                      f"    raise np.linalg.LinAlgError({message!r})"]
+        return lines + ([f"{out} = o_{s}[0]"] if not out.shape else [])
     return template
-
-
-def _per_determinant(out, a, body, per_matrix):
-    """``body`` lines (indexing ``m_<s>[i0]`` and ``o_<s>[i0]``) once per
-    matrix of the stack ``a``; each matrix gives ``per_matrix`` numbers."""
-    s = _suffix(out)
-    count = int(np.prod(a.shape[:-2], dtype=np.int64))
-    return ([f"m_{s} = np.ascontiguousarray({a}).reshape({(count,) + a.shape[-2:]!r})",
-             f"o_{s} = np.empty({(count,) + per_matrix!r}, {dtype_name(out.dtype)})"]
-            + nest((count,), body) + [f"{out} = o_{s}.reshape({out.shape!r})"])
-
-
-def _det(out, a):
-    if not out.shape:
-        return [f"{out} = np.linalg.det({a})"]
-    s = _suffix(out)
-    return _per_determinant(out, a, [f"o_{s}[i0] = np.linalg.det(m_{s}[i0])"], ())
-
-
-def _slogdet(out, a):
-    s = _suffix(out)
-    if out.shape == (2,):
-        return [f"sign_{s}, logabsdet_{s} = np.linalg.slogdet({a})", _empty(out),
-                f"{out}[0] = sign_{s}", f"{out}[1] = logabsdet_{s}"]
-    body = [f"sign_{s}, logabsdet_{s} = np.linalg.slogdet(m_{s}[i0])",
-            f"o_{s}[i0, 0] = sign_{s}", f"o_{s}[i0, 1] = logabsdet_{s}"]
-    return _per_determinant(out, a, body, (2,))
 
 
 def _decomposition(call):
@@ -526,11 +519,11 @@ LOWERINGS.update({
     P.argmax_p: Statement(_argmax),
     P.argsort_p: Statement(_argsort),
     P.convolve_p: Statement(_convolve),
-    P.solve_p: Statement(_linalg("solve"), contiguous_result=False),
-    P.inv_p: Statement(_linalg("inv"), contiguous_result=False),
-    P.det_p: Statement(_det),
-    P.slogdet_p: Statement(_slogdet),
-    P.cholesky_p: Statement(_linalg("cholesky"), contiguous_result=False),
+    P.solve_p: Statement(_lapack("solve")),
+    P.inv_p: Statement(_lapack("inv")),
+    P.det_p: Statement(_lapack("det")),
+    P.slogdet_p: Statement(_lapack("slogdet")),
+    P.cholesky_p: Statement(_lapack("cholesky")),
     P.guard_p: Statement(_guard),
     # numba's LAPACK wrappers return Fortran order
     P.svd_p: Statement(_decomposition(lambda a: f"np.linalg.svd({a}, False)"),

@@ -1,0 +1,99 @@
+"""Kernels call linear algebra compiled once (``jitad/backend/lapack.py``):
+the source reads as a call, failures are NumPy's LinAlgError, and a kernel
+loaded from the disk cache in a new process finds the functions again."""
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import jitad
+
+from .test_disk_cache import child_env
+
+SPD = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+
+
+def source_of(fn) -> str:
+    text = io.StringIO()
+    jitad.show_source(fn, file=text)
+    return text.getvalue()
+
+
+def gp_like(a, y):
+    L = np.linalg.cholesky(a)
+    alpha = np.linalg.solve(L.T, np.linalg.solve(L, y))
+    return y @ alpha + np.sum(np.log(np.diag(L))) + np.linalg.slogdet(a)[1] \
+        + np.sum(np.linalg.inv(a)) + np.linalg.det(a)
+
+
+def test_kernels_call_the_compiled_functions_and_match_numpy():
+    y = np.array([1.0, -2.0, 0.5])
+    g = jitad.value_and_grad(gp_like)
+    value, gradient = g(SPD, y)
+    source = source_of(g)
+    for op in ("cholesky", "solve", "slogdet", "inv", "det"):
+        assert f"la_{op}_float64(" in source
+    assert "np.linalg." not in source.replace("np.linalg.LinAlgError", "")
+    assert value == pytest.approx(gp_like(SPD, y), rel=1e-12)
+    np.testing.assert_allclose(gradient, central_differences(lambda a: gp_like(a, y), SPD),
+                               rtol=1e-6, atol=1e-8)
+
+
+def central_differences(f, a, h=1e-5):
+    out = np.empty_like(a)
+    for index in np.ndindex(a.shape):
+        step = np.zeros_like(a)
+        step[index] = h
+        out[index] = (f(a + step) - f(a - step)) / (2 * h)
+    return out
+
+
+@pytest.mark.parametrize("fn, bad, message", [
+    (lambda a, b: np.linalg.cholesky(a) @ b, -SPD, "Matrix is not positive definite."),
+    (lambda a, b: np.linalg.solve(a, b), np.ones((3, 3)), "Matrix is singular"),
+    (lambda a, b: np.linalg.solve(a, b), SPD * np.nan, "must not contain infs or NaNs"),
+    (lambda a, b: np.linalg.inv(a) @ b, np.zeros((3, 3)), "Matrix is singular"),
+    (lambda a, b: np.linalg.det(a) * b, SPD * np.inf, "must not contain infs or NaNs"),
+])
+def test_a_failure_in_the_kernel_is_numpys_linalg_error(fn, bad, message):
+    f = jitad.jit(fn)
+    f(SPD, np.ones(3))  # compiles; the next call runs the kernel
+    with pytest.raises(np.linalg.LinAlgError, match=message):
+        f(bad, np.ones(3))
+
+
+def test_stacks_and_float32():
+    stack = np.stack([SPD, 2.0 * SPD])
+    got = jitad.jit(lambda a: (np.linalg.inv(a), np.linalg.det(a), np.linalg.cholesky(a)))(stack)
+    for mine, numpys in zip(got, (np.linalg.inv(stack), np.linalg.det(stack),
+                                  np.linalg.cholesky(stack))):
+        np.testing.assert_allclose(mine, numpys, rtol=1e-12)
+    small = jitad.jit(lambda a: np.linalg.solve(a, a[:, :1]))(SPD.astype(np.float32))
+    assert small.dtype == np.float32
+    np.testing.assert_allclose(small, [[1.0], [0.0], [0.0]], atol=1e-6)
+
+
+CHILD = """
+import json, numpy as np, jitad
+a = np.array([[4.0, 1.0], [1.0, 3.0]])
+g = jitad.grad(lambda a: np.linalg.slogdet(a)[1] + np.sum(np.linalg.solve(a, a[:, :1])))
+out = g(a)
+kernel = next(iter(g.cache.entries.values()))[0].kernel
+print(json.dumps({"hits": sum(kernel.fn.stats.cache_hits.values()), "grad": out.tolist()}))
+"""
+
+
+def test_a_kernel_from_the_disk_cache_finds_the_functions_in_a_new_process(tmp_path):
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", CHILD], env=child_env(tmp_path),
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    assert [r["hits"] for r in runs] == [0, 1]
+    assert runs[0]["grad"] == runs[1]["grad"]
+    a = np.array([[4.0, 1.0], [1.0, 3.0]])
+    np.testing.assert_allclose(runs[1]["grad"], np.linalg.inv(a).T, rtol=1e-12)
