@@ -76,6 +76,47 @@ def test_stacks_and_float32():
     np.testing.assert_allclose(small, [[1.0], [0.0], [0.0]], atol=1e-6)
 
 
+TALL = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.2], [-0.7, 1.1]])
+
+
+def decompositions(a):
+    q, r = np.linalg.qr(a)
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    w, v = np.linalg.eigh(a.T @ a)
+    return np.sum(r ** 2) + np.sum(s ** 3) + np.sum(w) + np.sum(np.abs(q @ r - a))
+
+
+def test_decompositions_call_the_compiled_functions():
+    """qr, svd and eigh (and svd_complement, which the svd's derivative of a
+    tall matrix uses) are cfuncs too; values and gradients follow NumPy."""
+    g = jitad.value_and_grad(decompositions)
+    value, gradient = g(TALL)
+    source = source_of(g)
+    for op in ("qr", "svd", "eigh"):
+        assert f"la_{op}_float64(" in source
+    assert "np.linalg." not in source.replace("np.linalg.LinAlgError", "")
+    assert value == pytest.approx(decompositions(TALL), rel=1e-12)
+    np.testing.assert_allclose(gradient, central_differences(decompositions, TALL),
+                               rtol=1e-6, atol=1e-7)
+    stack = np.stack([TALL, TALL[::-1]])
+    got = jitad.jit(lambda a: (np.linalg.svd(a, full_matrices=False)[1],
+                               np.linalg.qr(a)[1],
+                               np.linalg.eigh(np.swapaxes(a, 1, 2) @ a)[0]))(stack)
+    expected = (np.linalg.svd(stack, full_matrices=False)[1], np.linalg.qr(stack)[1],
+                np.linalg.eigh(np.swapaxes(stack, 1, 2) @ stack)[0])
+    for mine, numpys in zip(got, expected):
+        np.testing.assert_allclose(mine, numpys, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("fn", [lambda a: np.linalg.eigh(a)[0], lambda a: np.linalg.qr(a)[1],
+                                lambda a: np.linalg.svd(a)[1]], ids=["eigh", "qr", "svd"])
+def test_a_decomposition_of_nans_is_numpys_linalg_error(fn):
+    f = jitad.jit(fn)
+    f(SPD)
+    with pytest.raises(np.linalg.LinAlgError, match="must not contain infs or NaNs"):
+        f(SPD * np.nan)
+
+
 CHILD = """
 import json, numpy as np, jitad
 a = np.array([[4.0, 1.0], [1.0, 3.0]])

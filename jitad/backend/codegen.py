@@ -364,7 +364,7 @@ class SourceWriter:
                 self.borrowed.add(op.out)
             if lowering.contiguous_operand:  # a reshape of a contiguous array is contiguous
                 self.contiguous.add(op.out)
-        elif op.outputs and lowering.contiguous_result:
+        elif op.outputs:  # every statement's result is a new C-contiguous array
             self.contiguous.update(op.outputs)
 
     # the loop context the Indexed templates read through ---------------------

@@ -47,7 +47,11 @@ _NOT_FINITE = "Array must not contain infs or NaNs."
 MESSAGES = {"cholesky": {SINGULAR: "Matrix is not positive definite."},
             "solve": {SINGULAR: _SINGULAR, NOT_FINITE: _NOT_FINITE},
             "inv": {SINGULAR: _SINGULAR, NOT_FINITE: _NOT_FINITE},
-            "det": {NOT_FINITE: _NOT_FINITE}, "slogdet": {NOT_FINITE: _NOT_FINITE}}
+            "det": {NOT_FINITE: _NOT_FINITE}, "slogdet": {NOT_FINITE: _NOT_FINITE},
+            "eigh": {SINGULAR: "Eigenvalues did not converge", NOT_FINITE: _NOT_FINITE},
+            "qr": {NOT_FINITE: _NOT_FINITE},
+            "svd": {SINGULAR: "SVD did not converge", NOT_FINITE: _NOT_FINITE},
+            "svd_complement": {SINGULAR: "SVD did not converge", NOT_FINITE: _NOT_FINITE}}
 DTYPES = ("float32", "float64")  # the dtypes kernels carry
 
 # Each body runs numba's own np.linalg function on every matrix of the stack.
@@ -110,15 +114,81 @@ def _slogdet(a, count, n, out):
     return 0
 
 
+@numba.njit(error_model="numpy")
+def _failed(matrix):
+    """Why numba raised: the matrix holds an inf or nan, or LAPACK failed."""
+    return SINGULAR if np.isfinite(matrix).all() else NOT_FINITE
+
+
+# The decompositions: a (count, m, n) stack in, each result a stack out.
+
+def _eigh(a, count, n, w_out, v_out):
+    matrices, values = carray(a, (count, n, n)), carray(w_out, (count, n))
+    vectors = carray(v_out, (count, n, n))
+    for i in range(count):
+        try:
+            values[i], vectors[i] = np.linalg.eigh(matrices[i])
+        except Exception:  # noqa: BLE001
+            return _failed(matrices[i])
+    return 0
+
+
+def _qr(a, count, m, n, q_out, r_out):
+    k = min(m, n)
+    matrices, qs, rs = carray(a, (count, m, n)), carray(q_out, (count, m, k)), \
+        carray(r_out, (count, k, n))
+    for i in range(count):
+        try:
+            qs[i], rs[i] = np.linalg.qr(matrices[i])
+        except Exception:  # noqa: BLE001
+            return _failed(matrices[i])
+    return 0
+
+
+def _svd(a, count, m, n, u_out, s_out, vt_out):
+    k = min(m, n)
+    matrices, us = carray(a, (count, m, n)), carray(u_out, (count, m, k))
+    ss, vts = carray(s_out, (count, k)), carray(vt_out, (count, k, n))
+    for i in range(count):
+        try:
+            us[i], ss[i], vts[i] = np.linalg.svd(matrices[i], False)
+        except Exception:  # noqa: BLE001
+            return _failed(matrices[i])
+    return 0
+
+
+def _svd_complement(a, count, m, n, out):
+    """The last m - n columns of a full SVD's U (m > n), or the last n - m
+    rows of its Vt."""
+    matrices = carray(a, (count, m, n))
+    results = carray(out, (count, m, m - n) if m > n else (count, n - m, n))
+    for i in range(count):
+        try:
+            u, s, vt = np.linalg.svd(matrices[i], True)
+        except Exception:  # noqa: BLE001
+            return _failed(matrices[i])
+        if m > n:
+            results[i] = u[:, n:]
+        else:
+            results[i] = vt[m:, :]
+    return 0
+
+
 _BODIES = {"cholesky": _cholesky, "solve": _solve, "inv": _inv, "det": _det,
-           "slogdet": _slogdet}
+           "slogdet": _slogdet, "eigh": _eigh, "qr": _qr, "svd": _svd,
+           "svd_complement": _svd_complement}
+# each op's C arguments after its stack's pointer and count: "n" for square
+# matrices, "m n" for rectangular ones, "b m" for solve's right-hand sides,
+# then one pointer per result
+_ARGUMENTS = {"cholesky": "n out", "inv": "n out", "det": "n out", "slogdet": "n out",
+              "solve": "n b m out", "eigh": "n out out", "qr": "m n out out",
+              "svd": "m n out out out", "svd_complement": "m n out"}
 
 
 def _signature(op, dtype):
     pointer, size = types.CPointer(numba.from_dtype(np.dtype(dtype))), types.intp
-    matrices = (pointer, size, size)  # the stack, its count and n
-    extra = (pointer, size) if op == "solve" else ()  # the right-hand sides and m
-    return types.int32(*matrices, *extra, pointer)
+    rest = [size if name in ("n", "m") else pointer for name in _ARGUMENTS[op].split()]
+    return types.int32(pointer, size, *rest)
 
 
 _lock = threading.Lock()

@@ -81,9 +81,6 @@ class Statement:
     lines: Callable
     view: bool = False               # the result is a view of operand 0
     contiguous_operand: bool = False  # operand 0 must be C-contiguous
-    # False where the result may be in another order: numba's LAPACK wrappers
-    # (solve, inv, cholesky) return Fortran order
-    contiguous_result: bool = True
 
 
 def literal(value) -> str:
@@ -327,38 +324,26 @@ def _lapack(op):
     return template
 
 
-def _decomposition(call):
-    """A LAPACK routine with several results (``call(matrix, **params)``: the
-    source of the call, a tuple), looped over the stack of matrices ``a``."""
+def _lapack_results(op):
+    """A decomposition (eigh, qr, svd; svd_complement, one result) on a stack
+    of matrices, as ``_lapack``: its cfunc writes every result into arrays
+    allocated here."""
+    messages = lapack.MESSAGES[op]
+
     def template(outs, a, **params):
-        if a.ndim == 2:
-            return [f"{', '.join(outs)} = {call(a, **params)}"]
+        outs = outs if isinstance(outs, tuple) else (outs,)
         s = _suffix(outs[0])
-        count, nb = int(np.prod(a.shape[:-2], dtype=np.int64)), a.ndim - 2
-        stacks = [f"r{j}_{s}" for j in range(len(outs))]
-        parts = [f"t{j}_{s}" for j in range(len(outs))]
-        lines = [f"m_{s} = np.ascontiguousarray({a}).reshape({(count,) + a.shape[-2:]!r})"]
-        lines += [f"{r} = np.empty({(count,) + o.shape[nb:]!r}, {dtype_name(o.dtype)})"
-                  for r, o in zip(stacks, outs)]
-        lines += nest((count,), [f"{', '.join(parts)} = {call(f'm_{s}[i0]', **params)}"]
-                      + [f"{r}[i0] = {t}" for r, t in zip(stacks, parts)])
-        return lines + [f"{o} = {r}.reshape({o.shape!r})" for o, r in zip(outs, stacks)]
+        count = int(np.prod(a.shape[:-2], dtype=np.int64))
+        sizes = a.shape[-1:] if op == "eigh" else a.shape[-2:]
+        lines = [f"m_{s} = np.ascontiguousarray({a})"]
+        lines += [f"{o} = np.empty({o.shape!r}, {dtype_name(o.dtype)})" for o in outs]
+        args = [f"m_{s}.ctypes", str(count), *map(str, sizes), *(f"{o}.ctypes" for o in outs)]
+        lines.append(f"status_{s} = la_{op}_{np.dtype(a.dtype).name}({', '.join(args)})")
+        for status, message in sorted(messages.items()):
+            lines += [f"if status_{s} == {status}:",
+                      f"    raise np.linalg.LinAlgError({message!r})"]
+        return lines
     return template
-
-
-def _svd_complement(out, a):
-    """The last columns of a full SVD's U (m > n), or last rows of its Vt."""
-    m, n = a.shape[-2:]
-    pick = (lambda f: f"np.linalg.svd({f}, True)[0][:, {n}:]") if m > n else \
-        (lambda f: f"np.linalg.svd({f}, True)[2][{m}:, :]")
-    if a.ndim == 2:
-        return [f"{out} = np.ascontiguousarray({pick(a)})"]
-    s = _suffix(out)
-    count = int(np.prod(a.shape[:-2], dtype=np.int64))
-    return ([f"m_{s} = np.ascontiguousarray({a}).reshape({(count,) + a.shape[-2:]!r})",
-             f"o_{s} = np.empty({(count,) + out.shape[-2:]!r}, {dtype_name(out.dtype)})"]
-            + nest((count,), [f"o_{s}[i0] = {pick(f'm_{s}[i0]')}"])
-            + [f"{out} = o_{s}.reshape({out.shape!r})"])
 
 
 def _check(out, x, w, test, rtol, message):
@@ -525,13 +510,10 @@ LOWERINGS.update({
     P.slogdet_p: Statement(_lapack("slogdet")),
     P.cholesky_p: Statement(_lapack("cholesky")),
     P.guard_p: Statement(_guard),
-    # numba's LAPACK wrappers return Fortran order
-    P.svd_p: Statement(_decomposition(lambda a: f"np.linalg.svd({a}, False)"),
-                       contiguous_result=False),
-    P.svd_complement_p: Statement(_svd_complement),
-    P.eigh_p: Statement(_decomposition(lambda a: f"np.linalg.eigh({a})"),
-                        contiguous_result=False),
-    P.qr_p: Statement(_decomposition(lambda a: f"np.linalg.qr({a})"), contiguous_result=False),
+    P.svd_p: Statement(_lapack_results("svd")),
+    P.svd_complement_p: Statement(_lapack_results("svd_complement")),
+    P.eigh_p: Statement(_lapack_results("eigh")),
+    P.qr_p: Statement(_lapack_results("qr")),
     P.check_p: Statement(_check, view=True),
 
     # the variadic families: one template for the primitive of every arity
