@@ -120,3 +120,24 @@ def test_hessian_of_a_product_transposes_three_axes_without_numpy_transpose():
     source = "".join(entry.kernel.source for variants in h.cache.entries.values()
                      for entry in variants)
     assert "transposed(" in source and ".transpose(" not in source
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
+def test_trace_time_arithmetic_is_the_ufuncs_for_every_operand_type():
+    """add/sub/mul/div compute trace-time values through the Python operator
+    for speed; an ndarray subclass whose operator is not the ufunc (np.matrix:
+    ``*`` is a matrix product) and two Python numbers (1.0 / 0.0) still get
+    the ufunc's answer."""
+    from jitad import primitives as P
+    m = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    pairs = [(np.ones((2, 2)) * 2.0, m), (m, np.float64(3.0)), (np.float32(2.0), 1.5),
+             (np.int64(7), 2), (np.True_, np.True_), (3.0, np.arange(3.0)), (1.0, 0.0)]
+    with np.errstate(all="ignore"):
+        for prim, ufunc in ((P.add_p, np.add), (P.sub_p, np.subtract), (P.mul_p, np.multiply),
+                            (P.div_p, np.true_divide)):
+            for a, b in pairs:
+                if prim is P.sub_p and isinstance(a, np.bool_):
+                    continue  # NumPy refuses boolean subtraction either way
+                got, expected = prim.impl(a, b), ufunc(a, b)
+                assert np.asarray(got).dtype == np.asarray(expected).dtype
+                np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))

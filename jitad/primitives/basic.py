@@ -42,17 +42,24 @@ def batch_reduction(prim, args, batched, k, axes):
 # ------------------------------------------------- rule helpers and functions
 
 
-_NUMPY_VALUES = (np.ndarray, np.generic)
+_NUMBERS = frozenset({float, int, bool})
+# plain arrays and NumPy's numeric scalar types, exactly (not subclasses)
+_NUMPY_VALUES = frozenset({np.ndarray} | {t for t in np.sctypeDict.values()
+                                          if issubclass(t, (np.number, np.bool_))})
 
 
 def through_operator(ufunc, operator_fn):
     """The ufunc, called through its Python operator when an operand is a NumPy
-    array or scalar: the same result (the operator is the ufunc's own method),
-    ten times cheaper on scalars (a binary ufunc on NumPy scalars costs ~700 ns,
-    ``*`` ~70 ns), and the tracer evaluates one per op of scalar code. Two
-    Python numbers go to the ufunc, so ``1.0 / 0.0`` is inf, as in NumPy."""
+    scalar or a plain ndarray (not a subclass: ``np.matrix`` makes ``*`` a
+    matrix product) and the other is one too or a Python number: the same
+    result (the operator is the ufunc's own method), ten times cheaper on
+    scalars (a binary ufunc on NumPy scalars costs ~700 ns, ``*`` ~70 ns), and
+    the tracer evaluates one per op of scalar code. Anything else goes to the
+    ufunc, so ``1.0 / 0.0`` of two Python numbers is inf, as in NumPy."""
     def impl(a, b):
-        if isinstance(a, _NUMPY_VALUES) or isinstance(b, _NUMPY_VALUES):
+        ta, tb = type(a), type(b)
+        if ta in _NUMPY_VALUES and (tb in _NUMPY_VALUES or tb in _NUMBERS) or \
+                tb in _NUMPY_VALUES and ta in _NUMBERS:
             return operator_fn(a, b)
         return ufunc(a, b)
     impl.__name__ = impl.__qualname__ = ufunc.__name__
