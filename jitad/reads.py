@@ -302,7 +302,7 @@ def substituted(f, tracers: dict):
     copied = _Substitution(tracers).function(func)
     if owner is None:
         return copied
-    by_root = _by_root(candidates(f), tracers)
+    by_root = _by_root(_own_reads(func, owner), tracers)  # only self's attributes
     attrs = {name: reads for (kind, name, _), reads in by_root.items() if kind == "attr"}
     if attrs:
         try:
@@ -337,12 +337,19 @@ class _Substitution:
         self.tracers = tracers
         self.copies: dict = {}   # id(function) -> its copy (or itself)
         self.reaching: dict = {}  # id(function) -> whether a replaced read is reachable
+        self.own: dict = {}  # id(function) -> its own reads that have tracers, by root
+
+    def own_reads(self, func) -> dict:
+        key = id(func)
+        if key not in self.own:
+            self.own[key] = _by_root(_own_reads(func, None), self.tracers)
+        return self.own[key]
 
     def reaches(self, func) -> bool:
         key = id(func)
         if key not in self.reaching:
             self.reaching[key] = False  # a recursive function reaches what it reaches
-            self.reaching[key] = bool(_by_root(_own_reads(func, None), self.tracers)) or any(
+            self.reaching[key] = bool(self.own_reads(func)) or any(
                 self.reaches(helper) for _, _, helper in _named_functions(func))
         return self.reaching[key]
 
@@ -353,18 +360,19 @@ class _Substitution:
         if not self.reaches(func):
             self.copies[key] = func
             return func
-        by_root = _by_root(_own_reads(func, None), self.tracers)
+        by_root = self.own_reads(func)
+        helpers = [(kind, name, helper) for kind, name, helper in _named_functions(func)
+                   if self.reaches(helper)]
+        cell_helpers = {name for kind, name, _ in helpers if kind == "cell"}
         cells = list(func.__closure__ or ())
         for k, (name, cell) in enumerate(zip(func.__code__.co_freevars, cells)):
             reads = by_root.get(("cell", name, id(cell)))
-            value = _value_for(reads, cell.cell_contents, self.tracers) if reads else None
-            if reads or (not _empty(cell) and _user_function(cell.cell_contents)
-                         and self.reaches(cell.cell_contents)):
-                cells[k] = types.CellType(value if reads else cell.cell_contents)
+            if reads:
+                cells[k] = types.CellType(_value_for(reads, cell.cell_contents, self.tracers))
+            elif name in cell_helpers:  # a cell of the copy's own, set below
+                cells[k] = types.CellType(cell.cell_contents)
         substitutes = {name: _value_for(reads, func.__globals__[name], self.tracers)
                        for (kind, name, _), reads in by_root.items() if kind == "global"}
-        helpers = [(kind, name, helper) for kind, name, helper in _named_functions(func)
-                   if self.reaches(helper)]
         globals_ = _TracedGlobals(func.__globals__, substitutes) if substitutes or any(
             kind == "global" for kind, _, _ in helpers) else func.__globals__
         copied = types.FunctionType(func.__code__, globals_, func.__name__, func.__defaults__,
@@ -378,11 +386,3 @@ class _Substitution:
                 position = func.__code__.co_freevars.index(name)
                 copied.__closure__[position].cell_contents = self.function(helper)
         return copied
-
-
-def _empty(cell) -> bool:
-    try:
-        cell.cell_contents
-    except ValueError:
-        return True
-    return False
