@@ -180,14 +180,14 @@ _BODIES = {"cholesky": _cholesky, "solve": _solve, "inv": _inv, "det": _det,
 # each op's C arguments after its stack's pointer and count: "n" for square
 # matrices, "m n" for rectangular ones, "b m" for solve's right-hand sides,
 # then one pointer per result
-_ARGUMENTS = {"cholesky": "n out", "inv": "n out", "det": "n out", "slogdet": "n out",
+ARGUMENTS = {"cholesky": "n out", "inv": "n out", "det": "n out", "slogdet": "n out",
               "solve": "n b m out", "eigh": "n out out", "qr": "m n out out",
               "svd": "m n out out out", "svd_complement": "m n out"}
 
 
 def _signature(op, dtype):
     pointer, size = types.CPointer(numba.from_dtype(np.dtype(dtype))), types.intp
-    rest = [size if name in ("n", "m") else pointer for name in _ARGUMENTS[op].split()]
+    rest = [size if name in ("n", "m") else pointer for name in ARGUMENTS[op].split()]
     return types.int32(pointer, size, *rest)
 
 

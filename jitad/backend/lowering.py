@@ -303,7 +303,6 @@ def _lapack(op):
     imported by the kernel module), on C-contiguous copies of operands that
     are not, writing into a result allocated here. The status it returns is
     raised as NumPy's LinAlgError."""
-    messages = lapack.MESSAGES[op]
 
     def template(out, *xs):
         s, a = _suffix(out), xs[0]
@@ -317,32 +316,35 @@ def _lapack(op):
         args = [arg for m, extra in zip(flat, sizes) for arg in (f"{m}.ctypes", *extra)]
         lines.append(f"status_{s} = la_{op}_{np.dtype(out.dtype).name}"
                      f"({', '.join(args + [f'{result}.ctypes'])})")
-        for status, message in sorted(messages.items()):
-            lines += [f"if status_{s} == {status}:",
-                      f"    raise np.linalg.LinAlgError({message!r})"]
+        lines += _raised(op, s)
         return lines + ([f"{out} = o_{s}[0]"] if not out.shape else [])
     return template
+
+
+def _raised(op, s):
+    """The status of lapack's ``op`` (in ``status_<s>``) raised as NumPy's LinAlgError."""
+    lines = []
+    for status, message in sorted(lapack.MESSAGES[op].items()):
+        lines += [f"if status_{s} == {status}:", f"    raise np.linalg.LinAlgError({message!r})"]
+    return lines
 
 
 def _lapack_results(op):
     """A decomposition (eigh, qr, svd; svd_complement, one result) on a stack
     of matrices, as ``_lapack``: its cfunc writes every result into arrays
     allocated here."""
-    messages = lapack.MESSAGES[op]
+    square = lapack.ARGUMENTS[op].startswith("n ")  # its C arguments: n, or m and n
 
     def template(outs, a, **params):
         outs = outs if isinstance(outs, tuple) else (outs,)
         s = _suffix(outs[0])
         count = int(np.prod(a.shape[:-2], dtype=np.int64))
-        sizes = a.shape[-1:] if op == "eigh" else a.shape[-2:]
+        sizes = a.shape[-1:] if square else a.shape[-2:]
         lines = [f"m_{s} = np.ascontiguousarray({a})"]
         lines += [f"{o} = np.empty({o.shape!r}, {dtype_name(o.dtype)})" for o in outs]
         args = [f"m_{s}.ctypes", str(count), *map(str, sizes), *(f"{o}.ctypes" for o in outs)]
         lines.append(f"status_{s} = la_{op}_{np.dtype(a.dtype).name}({', '.join(args)})")
-        for status, message in sorted(messages.items()):
-            lines += [f"if status_{s} == {status}:",
-                      f"    raise np.linalg.LinAlgError({message!r})"]
-        return lines
+        return lines + _raised(op, s)
     return template
 
 
