@@ -12,6 +12,7 @@ import pytest
 import jitad
 
 from .test_disk_cache import child_env
+from .test_linalg_coverage import central
 
 SPD = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
 
@@ -38,17 +39,8 @@ def test_kernels_call_the_compiled_functions_and_match_numpy():
         assert f"la_{op}_float64(" in source
     assert "np.linalg." not in source.replace("np.linalg.LinAlgError", "")
     assert value == pytest.approx(gp_like(SPD, y), rel=1e-12)
-    np.testing.assert_allclose(gradient, central_differences(lambda a: gp_like(a, y), SPD),
+    np.testing.assert_allclose(gradient, central(lambda a: gp_like(a, y), SPD),
                                rtol=1e-6, atol=1e-8)
-
-
-def central_differences(f, a, h=1e-5):
-    out = np.empty_like(a)
-    for index in np.ndindex(a.shape):
-        step = np.zeros_like(a)
-        step[index] = h
-        out[index] = (f(a + step) - f(a - step)) / (2 * h)
-    return out
 
 
 @pytest.mark.parametrize("fn, bad, message", [
@@ -96,7 +88,7 @@ def test_decompositions_call_the_compiled_functions():
         assert f"la_{op}_float64(" in source
     assert "np.linalg." not in source.replace("np.linalg.LinAlgError", "")
     assert value == pytest.approx(decompositions(TALL), rel=1e-12)
-    np.testing.assert_allclose(gradient, central_differences(decompositions, TALL),
+    np.testing.assert_allclose(gradient, central(decompositions, TALL),
                                rtol=1e-6, atol=1e-7)
     stack = np.stack([TALL, TALL[::-1]])
     got = jitad.jit(lambda a: (np.linalg.svd(a, full_matrices=False)[1],
