@@ -14,7 +14,6 @@ the sweeps in ``transforms`` broadcast tangents up and reduce cotangents down
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,9 +178,9 @@ def _dtype_key(a):
     return _WEAK_TYPES[a.dtype.kind] if getattr(a, "weak", False) else a.dtype
 
 
-@functools.lru_cache(maxsize=None)
 def _result_dtype(impl, keys, params):
-    """The dtype NumPy itself gives: impl applied to ones of the input dtypes."""
+    """The dtype NumPy itself gives: impl applied to ones of the input dtypes
+    (each elementwise rule keeps its answers, ``elementwise_shape``)."""
     vals = [np.ones((), k) if isinstance(k, np.dtype) else k(1) for k in keys]
     with np.errstate(all="ignore"):
         return np.asarray(impl(*vals, **dict(params))).dtype
