@@ -146,9 +146,11 @@ class _Region:
     def __init__(self, graph, start, period, blocks):
         self.graph, self.start, self.period, self.blocks = graph, start, period, blocks
         self.end = start + period * blocks
-        self.where = {}  # Var -> (op index, output position)
-        for q, op in enumerate(graph.ops):
-            for pos, v in enumerate(op.outputs):
+        # Var -> (op index, output position), for the region's values: an
+        # operand missing here was made before the region (or is an input)
+        self.where = {}
+        for q in range(start, self.end):
+            for pos, v in enumerate(graph.ops[q].outputs):
                 self.where[v] = (q, pos)
 
     def block_op(self, k, j):
@@ -168,6 +170,29 @@ class _Region:
             raise _NotRollable  # reads further back than the previous block
         return ("outside", a)
 
+    def _check_follows(self, column, m):
+        """Block k's operand m of an op is block 1's, k - 1 blocks later (the
+        same inner value or carry, one block on), for every block past 1."""
+        where, period = self.where, self.period
+        q, pos = where[column[1].inputs[m]]
+        for k in range(2, self.blocks):
+            a = column[k].inputs[m]
+            if type(a) is Lit or where.get(a) != (q + (k - 1) * period, pos):
+                raise _NotRollable
+
+    def _constants(self, column, m, kind):
+        """Blocks 2.. read literals (kind "lit") or values from before the
+        region ("outside") where block 1 does: their operands m."""
+        operands = [column[k].inputs[m] for k in range(2, self.blocks)]
+        if kind == "lit":
+            if any(type(a) is not Lit for a in operands):
+                raise _NotRollable
+        else:
+            where, start = self.where, self.start
+            if any(type(a) is Lit or where.get(a, (-1,))[0] >= start for a in operands):
+                raise _NotRollable
+        return operands
+
     def rolled(self):
         n_ops = self.period
         template = [self.block_op(1, j) for j in range(n_ops)]
@@ -178,16 +203,13 @@ class _Region:
         for j, op in enumerate(template):
             column = self.graph.ops[self.start + j:self.end:self.period]  # op j of each block
             for m, a in enumerate(op.inputs):
-                kinds = [self.classify(k, column[k].inputs[m]) for k in range(1, self.blocks)]
-                kind = kinds[0][0]
-                if any(c[0] != kind for c in kinds):
-                    raise _NotRollable
+                role = self.classify(1, a)
+                kind = role[0]
                 if kind in ("inner", "carry"):
-                    if any(c[1:] != kinds[0][1:] for c in kinds):
-                        raise _NotRollable
-                    roles[(j, m)] = kinds[0]
+                    self._check_follows(column, m)
+                    roles[(j, m)] = role
                 else:
-                    values = [c[1] for c in kinds]
+                    values = [a] + self._constants(column, m, kind)
                     first = self.classify(0, self.block_op(0, j).inputs[m])
                     if first[0] not in ("lit", "outside"):
                         raise _NotRollable
@@ -199,7 +221,7 @@ class _Region:
                         varying[(j, m)] = values
                     else:
                         raise _NotRollable
-            params = [self.block_op(k, j).params for k in range(self.blocks)]
+            params = [o.params for o in column]
             if any(p != params[0] for p in params):
                 if op.primitive is not P.getitem_p:
                     raise _NotRollable
@@ -299,15 +321,14 @@ class _Region:
 
     def _used_after(self):
         """(block, op, output) of the region's values read after it."""
-        inside = {}
-        for k in range(self.blocks):
-            for j in range(self.period):
-                for pos, v in enumerate(self.block_op(k, j).outputs):
-                    inside[v] = (k, j, pos)
-        used = set()
-        for op in self.graph.ops[self.end:]:
-            used.update(inside[a] for a in op.inputs if type(a) is Var and a in inside)
-        used.update(inside[o] for o in self.graph.outputs if type(o) is Var and o in inside)
+        where, start, period = self.where, self.start, self.period
+
+        def place(v):
+            q, pos = where[v]
+            return (q - start) // period, (q - start) % period, pos
+        used = {place(a) for op in self.graph.ops[self.end:] for a in op.inputs
+                if type(a) is Var and a in where}
+        used.update(place(o) for o in self.graph.outputs if type(o) is Var and o in where)
         return used
 
 

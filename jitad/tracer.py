@@ -157,16 +157,20 @@ class Builder:
         for x in args:
             if type(x) is Tracer and x._builder is self:  # the common case, inline
                 atom, val = x._var, x._val
+            elif type(x) is float:  # a Python number: a weak literal (``lift``)
+                atom, val = Lit.of(x), x
             else:
                 atom, val = self.operand(x)
             atoms.append(atom)
             vals.append(val)
             known = known and val is not None
-        avals = prim.abstract_eval(*atoms, **params)
-        if not avals:  # a guard: recorded for its effect, it has no value
+        if prim.effect:  # a guard: recorded for its effect, it has no value
             self.ops.append(Op(prim, tuple(atoms), (), params))
             return None
-        outs = tuple([Var(shape, dtype) for shape, dtype in avals])
+        if prim.multiple_results:
+            outs = tuple([Var(shape, dtype) for shape, dtype in prim.shape_rule(*atoms, **params)])
+        else:  # Primitive.abstract_eval, inline
+            outs = (Var(*prim.shape_rule(*atoms, **params)),)
         if known and (prim.trace_cost is None
                       or prim.trace_cost(*atoms, **params) <= P.TRACE_COST_LIMIT):
             result = prim.impl(*vals, **params)  # first: an op that raises is not recorded
@@ -261,6 +265,8 @@ def _check_input_dtype(dtype, name):
 
 
 def _as_dtype(val, dtype):
+    if type(val) is np.float64 and dtype is _FLOAT64:  # scalar code's every op
+        return val
     if type(val) is np.ndarray or isinstance(val, np.generic):
         # the common case first (not through np.asarray: while tracing that
         # is jitad's wrapper, which looks for tracers in its argument)
@@ -271,6 +277,9 @@ def _as_dtype(val, dtype):
     if arr.dtype != dtype:
         arr = arr.astype(dtype)
     return arr[()] if arr.ndim == 0 else arr
+
+
+_FLOAT64 = np.dtype(np.float64)
 
 
 class Tracer(TracerBase):

@@ -731,9 +731,12 @@ _VECTOR_CALL = re.compile(r"(np\.(float|int|uint)\d+|np\.bool_|np\.maximum|np\.m
                           r"safe_mul|np\.(sqrt|floor|ceil|trunc))$")
 
 
-# elements: in a smaller loop the vector functions' compile time (about 0.5 s
-# each, once per process) costs more than they save
-VECTOR_ABOVE = 1 << 12
+# elements: below, a loop's vector functions (about 0.5 s of compile each, in
+# the background, once: the kernel is cached on disk) save under 10 us a call.
+# Measured (Xeon, one thread): the gradient of sum(tanh(x) exp(-x^2) +
+# log1p(x^2)) at n = 256 takes 7.3 us against 19.4 us with libm, at n = 1000
+# 20 us against 69 us; the 1000-row logistic NLL 57 us against 95 us.
+VECTOR_ABOVE = 1 << 8
 FAST_TRIG = ("sin", "cos", "tan")  # vecmath has fast variants, exact below 2**30
 REDUCTION_BLOCK = 256  # elements per block of a reduction loop that vectorises
 

@@ -12,6 +12,7 @@ those are adjacent in the index, else they come first).
 from __future__ import annotations
 
 import builtins
+import functools
 import operator
 
 import numpy as np
@@ -137,6 +138,13 @@ def _advanced(x, entries):
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _vector_entry(k, n) -> P.BasicIndex:
+    """``v[k]`` of a vector of length n: a scalar loop indexes its parameter
+    vector thousands of times with the same few k."""
+    return P.BasicIndex.normalise((k,), (n,))
+
+
 def getitem(x, index):
     """``x[index]`` with NumPy's semantics.
 
@@ -146,6 +154,8 @@ def getitem(x, index):
     array([[0., 0., 1.],
            [0., 0., 1.]])
     """
+    if type(index) is int and len(shape_of(x)) == 1:  # v[k] of a vector, the common case
+        return P.getitem(x, _vector_entry(index, shape_of(x)[0]))
     entries = _entries(x, index)
     if any(_is_array(e) for e in entries):
         return _advanced(x, entries)

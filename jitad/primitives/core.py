@@ -14,6 +14,7 @@ the sweeps in ``transforms`` broadcast tangents up and reduce cotangents down
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -191,6 +192,14 @@ def elementwise_shape(impl):
     dtypes = {}  # by the operands' (dtype, weak) and the params: the tracer asks per op
 
     def rule(*atoms, **params):
+        if len(atoms) == 2 and not params:  # a binary operator: the tracer's common case
+            a, b = atoms
+            shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+            key = (a.dtype, getattr(a, "weak", False), b.dtype, getattr(b, "weak", False))
+            dtype = dtypes.get(key)
+            if dtype is None:
+                dtype = dtypes[key] = _result_dtype(impl, (_dtype_key(a), _dtype_key(b)), ())
+            return shape, dtype
         shape, key = atoms[0].shape, [tuple(params.items())] if params else []
         for a in atoms:
             if a.shape != shape:  # equal shapes are the common case
@@ -247,10 +256,14 @@ class BasicIndex:
         return BasicIndex(tuple(entries))
 
     def numpy(self) -> tuple:
+        return self._numpy
+
+    @functools.cached_property
+    def _numpy(self) -> tuple:  # asked on every traced op that indexes
         return tuple(e if isinstance(e, int) else slice(*e) for e in self.entries)
 
     def result_shape(self, shape) -> tuple:
-        return tuple(len(range(*s.indices(n))) for s, n in zip(self.numpy(), shape)
+        return tuple(len(range(*s.indices(n))) for s, n in zip(self._numpy, shape)
                      if isinstance(s, slice))
 
     def __str__(self):
