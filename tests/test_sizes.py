@@ -69,12 +69,28 @@ def test_a_new_minibatch_size_compiles_nothing():
     rng = np.random.default_rng(1)
     params = _params(rng)
     g = jitad.grad(network_loss)
-    # every loop below codegen.VECTOR_ABOVE elements (n x 6 hidden units): a
-    # size that crosses it uses vecmath, another source, so another family
-    for n in (40, 40, 32, 17, 40, 5):
+    # 64 x 6 hidden units is above codegen.VECTOR_ABOVE, 32 x 6 below: the
+    # smaller sizes are written with the first size's vecmath loops, so they
+    # join its family
+    for n in (64, 64, 32, 17, 64, 5):
         X, y = _batch(rng, n)
         _assert_same(g(params, X, y), jitad.grad(network_loss)(params, X, y))
     assert g.cache.compiles == 2 and len(g.cache) == 4, g.cache
+
+
+@pytest.mark.parametrize("sizes", [(100, 100, 1000, 3, 1), (1000, 1000, 100, 1, 5000)])
+def test_sizes_across_the_vector_threshold_share_one_family(sizes):
+    """A loop above codegen.VECTOR_ABOVE calls vecmath, below it libm: a size
+    on the other side keeps the first size's choice, either way round; the
+    max makes the vecmath loop a blocked one."""
+    def f(x):
+        return np.sum(np.tanh(x) * np.exp(-x * x)) + np.max(np.sin(x))
+    g = jitad.grad(f)
+    rng = np.random.default_rng(2)
+    for n in sizes:
+        x = rng.normal(size=n)
+        _assert_same(g(x), jitad.grad(f)(x))
+    assert g.cache.compiles == 2, g.cache
 
 
 def test_the_generic_kernel_shows_its_size_parameters():

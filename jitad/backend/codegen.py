@@ -240,10 +240,12 @@ def materialised(graph: Graph, items, buffers=()) -> set:
 class SourceWriter:
     """Pass 3: emit the kernel source."""
 
-    def __init__(self, graph: Graph, parallel: bool = False, prefix: str = ""):
+    def __init__(self, graph: Graph, parallel: bool = False, prefix: str = "", modes=None):
         self.graph = graph
         self.parallel = parallel
         self.vector_math = vector_math()
+        self.wanted_modes = modes  # per fused loop, in order: see generate_with_modes
+        self.modes: list = []      # the vector_mode each fused loop got
         self.prefix = prefix          # of the names of the loop bodies this writes
         self.functions: list = []     # the source of those bodies, innermost first
         self.printed = graph.names()
@@ -392,7 +394,7 @@ class SourceWriter:
         # a prange loop's sums are split into blocks (split_sums), and so is a
         # 1-d loop's carry (loop_lines): each block's loop is serial, and
         # vectorises as one
-        mode = vector_mode(loop, outer == "prange") if self.vector_math else None
+        mode = self.loop_mode(loop, outer == "prange")
         if mode == "blocked":
             carried = {}
         # two scatters into one array write neighbouring positions: one thread,
@@ -417,13 +419,25 @@ class SourceWriter:
         for op in loop.ops:
             self.contiguous.add(op.out)
 
+    def loop_mode(self, loop: FusedLoop, prange: bool):
+        """The loop's ``vector_mode``, or the one wanted for it (a kernel of
+        another size's family: any loop can take libm's functions, or the
+        mode its structure allows whatever its size)."""
+        mode = vector_mode(loop, prange) if self.vector_math else None
+        k, wanted = len(self.modes), self.wanted_modes
+        if wanted is not None and k < len(wanted) and wanted[k] != mode and (
+                wanted[k] is None or wanted[k] == vector_mode(loop, prange, above=0)):
+            mode = wanted[k]
+        self.modes.append(mode)
+        return mode
+
     def loop_lines(self, loop, stored, outer, mode, carried, fast_flag, indent):
         """The loop's allocations and loop nest; ``carried``: the arrays its
         scatters store through carries (``carried``); ``fast_flag``: the fast
         trig functions, setting that flag where an argument needs the exact
         ones."""
         ndim = len(loop.shape)
-        last, block = ndim - 1, min(REDUCTION_BLOCK, loop.shape[-1])
+        last, block = ndim - 1, max(1, min(REDUCTION_BLOCK, loop.shape[-1]))
         split = split_sums(loop) if outer == "prange" and mode != "blocked" else []
         # a prange loop in blocks of outer indices: for its sums, and for a
         # 1-d loop's carries (the block's last ones are kept in t_<n>)
@@ -741,8 +755,8 @@ FAST_TRIG = ("sin", "cos", "tan")  # vecmath has fast variants, exact below 2**3
 REDUCTION_BLOCK = 256  # elements per block of a reduction loop that vectorises
 
 
-def vector_mode(loop: FusedLoop, prange: bool):
-    """How a fused loop of at least ``VECTOR_ABOVE`` elements uses vecmath's
+def vector_mode(loop: FusedLoop, prange: bool, above: int = VECTOR_ABOVE):
+    """How a fused loop of at least ``above`` elements uses vecmath's
     functions: ``"plain"`` (the loop
     vectorises as it is, its sums and products reordered into vector lanes),
     ``"blocked"`` (its reductions that keep their order, a max, over the
@@ -751,7 +765,7 @@ def vector_mode(loop: FusedLoop, prange: bool):
     functions, faster one element at a time, where the loop cannot vectorise:
     a call left that vecmath does not replace, such as ``hypot``, ``**`` of a
     kind vecmath has not, ``%``, ``//``; or reductions it cannot split off)."""
-    if int(np.prod(loop.shape, dtype=np.int64)) < VECTOR_ABOVE:
+    if int(np.prod(loop.shape, dtype=np.int64)) < above:
         return None
     vector_calls = 0
     for op in loop.ops:
@@ -819,6 +833,21 @@ def generate(graph: Graph, parallel=False) -> tuple[str, list]:
     ``parallel``: large fused loops run their outer axis with numba's prange
     (True: from ``PARALLEL_ABOVE`` elements; ``"auto"``: from
     ``AUTO_PARALLEL_ABOVE``)."""
-    writer = SourceWriter(without_forwarding(graph), parallel)
+    return generate_with_modes(graph, parallel)[:2]
+
+
+def generate_with_modes(graph: Graph, parallel=False, modes=None) -> tuple[str, list, tuple]:
+    """``generate``'s (source, constants), and the ``vector_mode`` each fused
+    loop got, in order. ``modes``: the ones wanted instead (those of a kernel
+    written at another size: a loop that crosses ``VECTOR_ABOVE`` keeps its
+    family's choice, so a new size reuses that kernel instead of compiling
+    another); a loop keeps its own mode where the wanted one does not fit it.
+
+    >>> from jitad.tracer import trace
+    >>> graph = trace(lambda x: np.sum(np.exp(x)), (np.ones(300),))[0]
+    >>> generate_with_modes(graph)[2], generate_with_modes(graph, modes=(None,))[2]
+    (('plain',), (None,))
+    """
+    writer = SourceWriter(without_forwarding(graph), parallel, modes=modes)
     source = writer.kernel_source()
-    return "\n\n".join(writer.functions + [source]), writer.consts
+    return "\n\n".join(writer.functions + [source]), writer.consts, tuple(writer.modes)

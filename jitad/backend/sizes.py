@@ -51,6 +51,7 @@ class _Family:
     # were equal to each other at both sizes that built it share one)
     groups: tuple = ()
     generic: Kernel | None = None
+    modes: tuple = ()   # the first source's vector mode per fused loop (codegen)
 
 
 _LOCK = threading.Lock()
@@ -113,12 +114,29 @@ def _groups(first, texts, positions) -> tuple:
     return tuple(tuple(group) for group in pairs.values())
 
 
-def kernel_for(source: str, consts=(), families=None) -> Kernel:
+def other_modes(source: str, modes: tuple, families) -> list:
+    """The loop modes of the earlier families that ``source`` (whose loops
+    got ``modes``) might join if written with theirs instead: a loop whose
+    size crossed ``codegen.VECTOR_ABOVE`` changed its functions, and so its
+    source's family. Empty when ``source`` already has a family."""
+    if not families or _numbers(source)[0] in families:
+        return []
+    wanted = {family.modes for family in families.values()}
+    return [m for m in wanted if len(m) == len(modes) and m != modes]
+
+
+def has_family(source: str, families) -> bool:
+    """Whether ``source`` is one of ``families`` but for its numbers."""
+    return _numbers(source)[0] in families
+
+
+def kernel_for(source: str, consts=(), families=None, modes=()) -> Kernel:
     """The kernel for ``source``: its own (the first of its family in
     ``families``, a dict the caller keeps, or one
     that cannot be generic) or its family's size-generic kernel, bound to
     this source's numbers (``kernel.generic``; ``kernel.reused``: that
-    kernel was there before, so this size compiles nothing)."""
+    kernel was there before, so this size compiles nothing). ``modes``: the
+    vector mode of each of its fused loops, kept for ``other_modes``."""
     if families is None:
         return compile_kernel(source, consts)
     digest, numbers, kernel_row = _numbers(source)
@@ -126,7 +144,7 @@ def kernel_for(source: str, consts=(), families=None) -> Kernel:
     with _LOCK:
         family = families.get(digest)
         if family is None:
-            families[digest] = _Family(texts)
+            families[digest] = _Family(texts, modes=tuple(modes))
             return compile_kernel(source, consts)
         differing = {k for k, (a, b) in enumerate(zip(family.first, texts)) if a != b}
         if not differing or kernel_row is None or any(
