@@ -10,7 +10,10 @@ to what earlier ops were rewritten to, then
 
 1. an op whose inputs are all constants is **folded** into a constant, unless
    the result is larger than its inputs (a broadcast seed stays a loop that
-   the backend fuses, instead of becoming a baked-in array);
+   the backend fuses, instead of becoming a baked-in array); an elementwise
+   op of constants of which some are broadcasts becomes one broadcast of
+   the folded scalar (``_fold_uniform``), and a broadcast scalar beside an
+   operand of the output's shape becomes the scalar (``_scalar_operands``);
 2. the rules of ``IDENTITIES[op.primitive]`` are tried: each returns a
    replacement value (``x * 1 -> x``), a cheaper op that defines the same
    output (``reshape(reshape(x)) -> reshape(x)``), or None.
@@ -80,6 +83,16 @@ def _zero_times(op, producers):
     operand is (the point of safe_mul)."""
     if _is(op.inputs[0], 0, producers) or _is(op.inputs[1], 0, producers):
         return _zeros(op)
+    return None
+
+
+def _constant_times(op, producers):
+    """safe_mul by a finite constant other than 0 is the plain product: it is
+    0 exactly where the other operand is, and NaN exactly where safe_mul's is."""
+    for a in op.inputs:
+        c = _constant(a, producers)
+        if c is not None and not isinstance(c, (bool, np.bool_)) and c != 0 and np.isfinite(c):
+            return Op(P.mul_p, op.inputs, op.outputs, {})
     return None
 
 
@@ -162,7 +175,7 @@ IDENTITIES = {
     P.add_p: [_unit(0, 0, 1)],
     P.sub_p: [_unit(0, 1)],
     P.mul_p: [_unit(1, 0, 1)],
-    P.safe_mul_p: [_unit(1, 0, 1), _zero_times],
+    P.safe_mul_p: [_unit(1, 0, 1), _zero_times, _constant_times],
     P.div_p: [_unit(1, 1)],
     P.neg_p: [_double_negation],
     P.integer_pow_p: [lambda op, producers: _keep(op, op.inputs[0])
@@ -192,14 +205,75 @@ def _fold(op):
                            op.out.dtype)
     if op.out.shape:
         return Lit(value, op.out.shape, op.out.dtype)
-    weak = all(a.weak for a in op.inputs)
+    # weak only as a Python number is: a weak float32 would become a float64
+    # where a transform lifts its value again
+    weak = all(a.weak for a in op.inputs) and Lit.of(value.item()).dtype == op.out.dtype
     return Lit(value.item() if weak else value[()], (), op.out.dtype, weak=weak)
+
+
+def _scalar_of(a, producers):
+    """The scalar literal a constant operand holds (see ``_constant``), with
+    its dtype and weakness, or None."""
+    if type(a) is Lit and a.shape == ():
+        return a
+    value = _constant(a, producers)
+    if value is None:
+        return None
+    if type(a) is Lit:
+        return Lit(np.asarray(value, a.dtype)[()], (), a.dtype)
+    return producers[a].inputs[0]
+
+
+def _fold_uniform(op, producers):
+    """An elementwise op of constants of which one is a broadcast (a seed's
+    ones times a literal: ``broadcast(1.0) * 100.0``) is the broadcast of the
+    op on their scalars: later rules see the constant (a product by it is a
+    plain one) and the loop computes nothing for it."""
+    if op.out.shape == ():
+        return None
+    scalars = [_scalar_of(a, producers) for a in op.inputs]
+    if any(a is None for a in scalars):
+        return None
+    with np.errstate(all="ignore"):
+        value = np.asarray(op.primitive.impl(*(a.val for a in scalars), **op.params),
+                           op.out.dtype)
+    return Op(P.broadcast_in_dim_p, (Lit(value[()], (), op.out.dtype),), op.outputs,
+              {"shape": op.out.shape, "dims": ()})
+
+
+def _scalar_operands(op, producers):
+    """The op with each broadcast of a scalar literal among its operands
+    replaced by that literal, where another operand has the output's shape
+    and every dtype is the output's (the loop reads the number, not an
+    array of it), or None."""
+    shape, dtype = op.out.shape, op.out.dtype
+    if not shape or not any(a.shape == shape and type(a) is Var for a in op.inputs):
+        return None
+    inputs, changed = [], False
+    for a in op.inputs:
+        inner = producers.get(a) if type(a) is Var else None
+        if inner is not None and inner.primitive is P.broadcast_in_dim_p and \
+                type(inner.inputs[0]) is Lit and inner.inputs[0].shape == () and \
+                a.dtype == dtype and not inner.inputs[0].weak and inner.inputs[0].dtype == dtype:
+            inputs.append(inner.inputs[0])
+            changed = True
+        else:
+            inputs.append(a)
+    if not changed or any(a.dtype != dtype for a in inputs if type(a) is Var):
+        return None
+    return Op(op.primitive, tuple(inputs), op.outputs, op.params)
 
 
 def _rewritten(op, producers):
     """A replacement atom, a replacement op, or None (the op stays)."""
     if op.inputs and not [a for a in op.inputs if type(a) is not Lit]:
         folded = _fold(op)
+        if folded is not None:
+            return folded
+    if op.primitive.kind == "elementwise":
+        folded = _fold_uniform(op, producers)
+        if folded is None and len(op.inputs) > 1:
+            folded = _scalar_operands(op, producers)
         if folded is not None:
             return folded
     for rule in IDENTITIES.get(op.primitive, ()):
