@@ -118,6 +118,32 @@ def _check_against_reference(graph, args):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
 
 
+DIAGONAL_CONSTANTS = {
+    "slice of the identity": (np.eye(5)[:, 1:], True),
+    "3 on the 2nd subdiagonal": (3.0 * np.eye(5, 4, k=-2), True),
+    "float32 identity": (np.eye(4, dtype=np.float32), True),
+    "inf on the diagonal": (np.where(np.eye(4) > 0, np.inf, 0.0), False),
+    "a hole in the diagonal": (np.diag([1.0, 1.0, 0.0, 1.0]), False),
+    "two diagonals": (np.eye(4) + np.eye(4, k=1), False),
+    "two values": (np.diag([1.0, 2.0, 1.0, 1.0]), False),
+}
+
+
+@pytest.mark.parametrize("name", list(DIAGONAL_CONSTANTS))
+def test_a_constant_on_one_diagonal_is_read_as_a_test_on_the_indices(name):
+    """Forward mode's seeds: a literal that is one finite value on all of one
+    diagonal is computed from the indices, anything else is read."""
+    constant, one_diagonal = DIAGONAL_CONSTANTS[name]
+    x = np.linspace(0.5, 1.5, constant.shape[1])
+    graph = trace(lambda x: np.sin(x) * constant + x, (x,))[0]
+    source, consts = generate(graph)
+    assert ("c_0" not in source) == one_diagonal, source
+    got, = compile_kernel(source, consts)(x)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(got, np.sin(x) * constant + x)
+    assert got.dtype == np.result_type(x, constant)
+
+
 def test_float32_kernel_keeps_dtype():
     x = np.linspace(0.1, 1.0, 5, dtype=np.float32)
     graph = transforms.vjp_graph(trace(lambda x: np.sum(np.sin(x) * x), (x,))[0], [0], seed=1.0)

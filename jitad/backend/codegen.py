@@ -251,6 +251,7 @@ class SourceWriter:
         self.printed = graph.names()
         self.lines: list[str] = []
         self.consts: list = []  # array literals, passed as trailing kernel arguments
+        self.diagonals: dict = {}  # id of a matrix literal -> _diagonal of it
         self.const_names: dict = {}
         # arrays that alias kernel inputs or constants (outputs must be copied)
         self.borrowed = set(graph.inputs)
@@ -379,9 +380,20 @@ class SourceWriter:
                                    for n, j in zip(a.shape, axes)])
 
     def element_at(self, a, index) -> str:
-        """Source of a's element at the given index expressions."""
+        """Source of a's element at the given index expressions (a constant
+        matrix that is one value on one diagonal, as forward mode's seeds
+        and their slices are, is that test on the indices: no array read)."""
         if not a.shape:
             return self.name(a)
+        if type(a) is Lit and a.ndim == 2:
+            if id(a.val) not in self.diagonals:
+                self.diagonals[id(a.val)] = _diagonal(a.val)
+            diagonal = self.diagonals[id(a.val)]
+            if diagonal is not None:
+                offset, value = diagonal
+                row, col = (i if i.isidentifier() or i.isdigit() else f"({i})" for i in index)
+                zero = literal(a.val.dtype.type(0))
+                return f"({literal(value)} if {col} - {row} == {offset} else {zero})"
         return f"{self.name(a)}[{', '.join(index)}]"
 
     def fused_loop(self, loop: FusedLoop, stored: set):
@@ -820,6 +832,29 @@ def split_sums(loop: FusedLoop) -> list:
     loop each block of outer indices accumulates its own (serially, so it
     vectorises), and the blocks' partial results are added in order."""
     return [op for op in _accumulations(loop) if 0 in op.params["axes"]]
+
+
+DIAGONAL_LIMIT = 1 << 22  # elements of a matrix literal checked for being one diagonal
+
+
+def _diagonal(value: np.ndarray):
+    """(k, v) when the matrix holds the finite v on all of its k-th diagonal
+    and zeros elsewhere (an identity, a slice or a multiple of one), else
+    None.
+
+    >>> _diagonal(2.0 * np.eye(4)[:, 1:]), _diagonal(np.eye(3) + 1.0)
+    ((-1, 2.0), None)
+    """
+    if value.dtype.kind not in "biuf" or not 0 < value.size <= DIAGONAL_LIMIT:
+        return None
+    rows, cols = np.nonzero(value)
+    if not len(rows):
+        return None
+    offset, first = int(cols[0] - rows[0]), value[rows[0], cols[0]]
+    if not np.isfinite(first) or len(rows) != len(np.diagonal(value, offset)) or \
+            np.any(cols - rows != offset) or np.any(value[rows, cols] != first):
+        return None
+    return offset, first.item()
 
 
 def _accumulations(loop: FusedLoop) -> list:
