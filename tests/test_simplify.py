@@ -87,3 +87,39 @@ def test_second_derivatives_of_float32_stay_float32(f):
     x = np.linspace(-1.0, 1.0, 6).astype(np.float32)
     assert jitad.hessian(f)(x).dtype == np.float32
     assert jitad.jacfwd(jitad.grad(f))(x).dtype == np.float32
+
+
+def test_a_diagonal_matrix_product_is_a_scaling():
+    """diag(u) @ b and b @ diag(u), diag(u) = safe_mul(I, u) as reverse
+    mode's identity seed makes it, are u[:, None] * b and b * u."""
+    from jitad.backend.reference import evaluate
+    from jitad.ir import Graph, Op, validate
+    n, m = 4, 3
+    u, b, c, v = Var((n,), np.float64), Var((n, m), np.float64), Var((m, n), np.float64), \
+        Var((n,), np.float64)
+    d = Var((n, n), np.float64)
+    eye = Lit(np.eye(n), (n, n), np.dtype(np.float64))
+    outs = [Var(shape, np.float64) for shape in ((n, m), (m, n), (n,), (n,))]
+    ops = [Op(P.safe_mul_p, (eye, u), (d,), {})]
+    ops += [Op(P.dot_p, pair, (out,), {}) for pair, out in
+            zip(((d, b), (c, d), (d, v), (v, d)), outs)]
+    graph = Graph((u, b, c, v), tuple(ops), tuple(outs))
+    simplified = transforms.simplify(graph)
+    validate(simplified)
+    assert not [op for op in simplified.ops if op.primitive is P.dot_p], simplified
+    rng = np.random.default_rng(3)
+    args = [rng.normal(size=a.shape) for a in (u, b, c, v)]
+    D = np.diag(args[0])
+    expected = [D @ args[1], args[2] @ D, D @ args[3], args[3] @ D]
+    for got, want in zip(evaluate(simplified, *args), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+
+
+def test_the_jacobian_of_a_tanh_layer_needs_one_matrix_product():
+    rng = np.random.default_rng(4)
+    x, W = rng.normal(size=50), rng.normal(size=(10, 50)) / 7
+    f = lambda x, W: np.tanh(W @ x)  # noqa: E731
+    graph = transforms.jacrev_graph(transforms.simplify(trace(f, (x, W))[0]), [0])
+    assert sum(op.primitive is P.dot_p for op in graph.ops) == 1, graph
+    t = np.tanh(W @ x)
+    np.testing.assert_allclose(jitad.jacrev(f)(x, W), (1.0 - t * t)[:, None] * W, rtol=1e-14)

@@ -15,7 +15,8 @@ to what earlier ops were rewritten to, then
    the folded scalar (``_fold_uniform``), and a broadcast scalar beside an
    operand of the output's shape becomes the scalar (``_scalar_operands``);
 2. the rules of ``IDENTITIES[op.primitive]`` are tried: each returns a
-   replacement value (``x * 1 -> x``), a cheaper op that defines the same
+   replacement value (``x * 1 -> x``), a cheaper op (or a tuple of ops, the
+   last of them the one) that defines the same
    output (``reshape(reshape(x)) -> reshape(x)``), or None.
 
 A replacement value always has the output's shape and dtype (checked). A
@@ -166,6 +167,41 @@ def _identity_product(op, producers):
     return None
 
 
+def _diagonal_factor(a, producers):
+    """u where the square matrix ``a`` is ``safe_mul(I, u)`` with u a vector
+    (or its broadcast): the diagonal matrix of u, exactly 0 off it."""
+    op = producers.get(a) if type(a) is Var else None
+    if op is None or op.primitive is not P.safe_mul_p or a.ndim != 2 or a.shape[0] != a.shape[1]:
+        return None
+    for identity, u in (op.inputs, op.inputs[::-1]):
+        if not _is_identity(identity):
+            continue
+        inner = producers.get(u) if type(u) is Var else None
+        if inner is not None and inner.primitive is P.broadcast_in_dim_p and \
+                inner.inputs[0].shape == a.shape[:1]:
+            u = inner.inputs[0]
+        if u.shape == a.shape[:1] and type(u) is Var:
+            return u
+    return None
+
+
+def _diagonal_product(op, producers):
+    """diag(u) @ b -> u[:, None] * b and b @ diag(u) -> b * u (reverse mode's
+    identity seed times an elementwise derivative, as in jacrev of
+    tanh(W @ x)): an n-by-n BLAS product becomes one pass over b."""
+    a, b = op.inputs
+    for left, (d, other) in ((True, (a, b)), (False, (b, a))):
+        u = _diagonal_factor(d, producers)
+        if u is None or u.dtype != op.out.dtype or other.dtype != op.out.dtype:
+            continue
+        if left and other.ndim == 2:
+            column = Var(other.shape, u.dtype)
+            return (Op(P.broadcast_in_dim_p, (u,), (column,), {"shape": other.shape, "dims": (0,)}),
+                    Op(P.mul_p, (column, other), op.outputs, {}))
+        return Op(P.mul_p, (u, other) if left else (other, u), op.outputs, {})
+    return None
+
+
 def _same_branches(op, producers):
     _, a, b = op.inputs
     return _keep(op, a) if a is b else None
@@ -189,7 +225,7 @@ IDENTITIES = {
     P.reduce_prod_p: [_no_axes],
     P.getitem_p: [_full_index],
     P.select_p: [_same_branches],
-    P.dot_p: [_identity_product],
+    P.dot_p: [_identity_product, _diagonal_product],
 }
 
 
@@ -293,7 +329,12 @@ def rewrite(graph: Graph) -> Graph:
         if inputs != op.inputs:
             op = Op(op.primitive, inputs, op.outputs, op.params)
         replacement = _rewritten(op, producers)
-        while isinstance(replacement, Op):
+        while isinstance(replacement, (Op, tuple)):
+            if type(replacement) is tuple:  # ops of new values, then the one defining op's
+                for new in replacement[:-1]:
+                    ops.append(new)
+                    producers.update((v, new) for v in new.outputs)
+                replacement = replacement[-1]
             op, replacement = replacement, _rewritten(replacement, producers)
         if replacement is None:
             ops.append(op)
