@@ -34,6 +34,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import threading
@@ -57,6 +58,7 @@ class _Family:
 _LOCK = threading.Lock()
 
 
+@functools.lru_cache(maxsize=8)  # a new size's source: has_family, then kernel_for
 def _numbers(source: str):
     """(hash of the source without its numbers and comments, the number
     tokens: (text, start, end) in order, the row of ``def kernel``)."""
@@ -72,7 +74,7 @@ def _numbers(source: str):
         else:
             skeleton.append(token.string)
     digest = hashlib.sha256("\x00".join(skeleton).encode()).hexdigest()
-    return digest, numbers, kernel_row
+    return digest, tuple(numbers), kernel_row
 
 
 def _value(text: str):
@@ -119,7 +121,7 @@ def other_modes(source: str, modes: tuple, families) -> list:
     got ``modes``) might join if written with theirs instead: a loop whose
     size crossed ``codegen.VECTOR_ABOVE`` changed its functions, and so its
     source's family. Empty when ``source`` already has a family."""
-    if not families or _numbers(source)[0] in families:
+    if not families or has_family(source, families):
         return []
     wanted = {family.modes for family in families.values()}
     return [m for m in wanted if len(m) == len(modes) and m != modes]

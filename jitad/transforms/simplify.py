@@ -46,10 +46,16 @@ def _constant(a, producers):
         if a.size <= _UNIFORM_ARRAY_LIMIT and a.size and np.all(a.val == a.val.flat[0]):
             return a.val.flat[0]
         return None
-    op = producers.get(a)
+    scalar = _broadcast_literal(a, producers)
+    return None if scalar is None else scalar.val
+
+
+def _broadcast_literal(a, producers):
+    """The scalar literal the value ``a`` is a broadcast of, or None."""
+    op = producers.get(a) if type(a) is Var else None
     if op is not None and op.primitive is P.broadcast_in_dim_p and type(op.inputs[0]) is Lit \
             and op.inputs[0].shape == ():
-        return op.inputs[0].val
+        return op.inputs[0]
     return None
 
 
@@ -236,15 +242,19 @@ def _fold(op):
     largest = max([a.size for a in op.inputs], default=1)
     if op.out.size > max(largest, 1):
         return None
-    with np.errstate(all="ignore"):
-        value = np.asarray(op.primitive.impl(*(a.val for a in op.inputs), **op.params),
-                           op.out.dtype)
+    value = _evaluated(op, op.inputs)
     if op.out.shape:
         return Lit(value, op.out.shape, op.out.dtype)
     # weak only as a Python number is: a weak float32 would become a float64
     # where a transform lifts its value again
     weak = all(a.weak for a in op.inputs) and Lit.of(value.item()).dtype == op.out.dtype
     return Lit(value.item() if weak else value[()], (), op.out.dtype, weak=weak)
+
+
+def _evaluated(op, inputs):
+    """The op's NumPy value on the values of the literals ``inputs``."""
+    with np.errstate(all="ignore"):
+        return np.asarray(op.primitive.impl(*(a.val for a in inputs), **op.params), op.out.dtype)
 
 
 def _scalar_of(a, producers):
@@ -257,7 +267,7 @@ def _scalar_of(a, producers):
         return None
     if type(a) is Lit:
         return Lit(np.asarray(value, a.dtype)[()], (), a.dtype)
-    return producers[a].inputs[0]
+    return _broadcast_literal(a, producers)
 
 
 def _fold_uniform(op, producers):
@@ -265,14 +275,13 @@ def _fold_uniform(op, producers):
     ones times a literal: ``broadcast(1.0) * 100.0``) is the broadcast of the
     op on their scalars: later rules see the constant (a product by it is a
     plain one) and the loop computes nothing for it."""
-    if op.out.shape == ():
-        return None
-    scalars = [_scalar_of(a, producers) for a in op.inputs]
-    if any(a is None for a in scalars):
-        return None
-    with np.errstate(all="ignore"):
-        value = np.asarray(op.primitive.impl(*(a.val for a in scalars), **op.params),
-                           op.out.dtype)
+    scalars = []
+    for a in op.inputs:
+        scalar = _scalar_of(a, producers)
+        if scalar is None:
+            return None
+        scalars.append(scalar)
+    value = _evaluated(op, scalars)
     return Op(P.broadcast_in_dim_p, (Lit(value[()], (), op.out.dtype),), op.outputs,
               {"shape": op.out.shape, "dims": ()})
 
@@ -283,15 +292,13 @@ def _scalar_operands(op, producers):
     and every dtype is the output's (the loop reads the number, not an
     array of it), or None."""
     shape, dtype = op.out.shape, op.out.dtype
-    if not shape or not any(a.shape == shape and type(a) is Var for a in op.inputs):
+    if not any(a.shape == shape and type(a) is Var for a in op.inputs):
         return None
     inputs, changed = [], False
     for a in op.inputs:
-        inner = producers.get(a) if type(a) is Var else None
-        if inner is not None and inner.primitive is P.broadcast_in_dim_p and \
-                type(inner.inputs[0]) is Lit and inner.inputs[0].shape == () and \
-                a.dtype == dtype and not inner.inputs[0].weak and inner.inputs[0].dtype == dtype:
-            inputs.append(inner.inputs[0])
+        scalar = _broadcast_literal(a, producers)
+        if scalar is not None and a.dtype == dtype and not scalar.weak and scalar.dtype == dtype:
+            inputs.append(scalar)
             changed = True
         else:
             inputs.append(a)
@@ -306,7 +313,8 @@ def _rewritten(op, producers):
         folded = _fold(op)
         if folded is not None:
             return folded
-    if op.primitive.kind == "elementwise":
+    # of arrays only (a scalar op of literals is folded above)
+    if op.outputs and op.outputs[0].shape and op.primitive.kind == "elementwise":
         folded = _fold_uniform(op, producers)
         if folded is None and len(op.inputs) > 1:
             folded = _scalar_operands(op, producers)
