@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import tree
+from .errors import GuardFailure
 from .state import is_tracer
 from .tracer import is_static
 
@@ -127,21 +128,23 @@ def _value_source(expr, value) -> str:
 
 
 def make_run(fn, leaves, traced, template, consts=(), reads=(), n_args=None,
-             python_floats=frozenset()):
+             python_floats=frozenset(), status=False):
     """``run(leaves, values)``: the kernel call and result conversion as one
     generated function. The kernel takes the ``traced`` leaves of the
     arguments (those before ``n_args``), then the values of the reads at
     positions ``reads`` of ``values``, then the traced leaves after
     ``n_args`` (the extra inputs of vjp and jvp), then ``consts``;
-    ``python_floats``: the outputs it returns as Python floats."""
+    ``python_floats``: the outputs it returns as Python floats; ``status``:
+    its last output is its guards' status, raised here as ``GuardFailure``."""
     n_args = len(leaves) if n_args is None else n_args
     args = [_value_source(f"leaves[{i}]", leaves[i]) for i in traced if i < n_args]
     args += [_value_source(f"values[{k}]", v) for k, v in reads]
     args += [_value_source(f"leaves[{i}]", leaves[i]) for i in traced if i >= n_args]
     args += [f"c_{k}" for k in range(len(consts))]
-    source = (f"def run(leaves, values):\n    o = fn({', '.join(args)})\n"
+    source = (f"def run(leaves, values):\n    o = fn({', '.join(args)})\n{_checked(status, 4)}"
               f"    return {_template_source(template, python_floats)}\n")
-    namespace = {"fn": fn, "np": np, "_contiguous": _contiguous, **_scalar_types(template)}
+    namespace = {"fn": fn, "np": np, "_contiguous": _contiguous, "GuardFailure": GuardFailure,
+                 **_scalar_types(template)}
     namespace.update((f"c_{k}", c) for k, c in enumerate(consts))
     exec(compile(source, "<jitad dispatch>", "exec"), namespace)  # noqa: S102
     run = namespace["run"]
@@ -149,16 +152,22 @@ def make_run(fn, leaves, traced, template, consts=(), reads=(), n_args=None,
     return run
 
 
+def _checked(status, indent, failed="raise GuardFailure") -> str:
+    """The lines acting on a kernel's failed-guard status, if it returns one."""
+    return f"{' ' * indent}if o[-1]:\n{' ' * indent}    {failed}\n" if status else ""
+
+
 MISS = object()  # what a fast run returns for arguments it does not take
+FAILED = object()  # what it returns where a guard of its kernel failed
 
 
-def make_fast_run(fn, n, template, consts, python_floats=frozenset()):
+def make_fast_run(fn, n, template, consts, python_floats=frozenset(), status=False):
     """``fast(args)``: one entry's whole warm call for ``n`` Python float
     arguments (and no reads), or ``MISS`` for any other arguments. The public
     function calls it first (``cache.FastSlot``), so such a call skips keying,
     lookup and the generic run: of a float, the kernel takes the float itself,
-    so checking the types is the whole key. A failed guard raises
-    ``GuardFailure`` to the caller, uncounted. ``fast.calls()``: the calls it
+    so checking the types is the whole key. Where a guard fails it returns
+    ``FAILED``, uncounted (``chained`` tries the next path). ``fast.calls()``: the calls it
     served, counted in a closure cell (an attribute ``+= 1`` costs more)."""
     names = [f"a{i}" for i in range(n)]
     checks = " or ".join(f"type({a}) is not float" for a in names) or "False"
@@ -168,15 +177,47 @@ def make_fast_run(fn, n, template, consts, python_floats=frozenset()):
               f"    def fast(args):\n        nonlocal calls\n"
               f"        if len(args) != {n}:\n            return MISS\n{unpack}"
               f"        if {checks}:\n            return MISS\n        o = fn({call})\n"
-              f"        calls += 1\n"
+              f"{_checked(status, 8, 'return FAILED')}        calls += 1\n"
               f"        return {_template_source(template, python_floats)}\n"
               f"    return fast, lambda: calls\n")
-    namespace = {"fn": fn, "MISS": MISS, **_scalar_types(template)}
+    namespace = {"fn": fn, "MISS": MISS, "FAILED": FAILED, **_scalar_types(template)}
     namespace.update((f"c_{k}", c) for k, c in enumerate(consts))
     exec(compile(source, "<jitad fast dispatch>", "exec"), namespace)  # noqa: S102
     fast, fast.calls = namespace["make"]()
-    fast.source = source
+    fast.source, fast.status = source, status
     return fast
+
+
+def chained(runs):
+    """One fast run for the paths (variants) of one key: each fast run in
+    turn until one's guards hold (that one is tried first next time);
+    ``GuardFailure`` if none's do. A function whose inputs alternate between
+    two paths thus costs two kernel calls, not a trip through the
+    dispatcher. A single path without guards is its fast run itself.
+
+    >>> path = make_fast_run(lambda x: (x + 1.0, x < 0.0), 1, Slot(0, "scalar", np.dtype(float)),
+    ...                      (), status=True)
+    >>> run = chained([path])  # its guard holds where x >= 0
+    >>> float(run((1.0,))), run(("a",)) is MISS
+    (2.0, True)
+    """
+    if len(runs) == 1 and not runs[0].status:
+        return runs[0]
+
+    order = tuple(runs)
+
+    def chain(args):
+        nonlocal order
+        current = order  # one read: another thread may reorder meanwhile
+        for k, run in enumerate(current):
+            result = run(args)
+            if result is not FAILED:  # MISS too: no path takes these arguments
+                if k:
+                    order = (run,) + current[:k] + current[k + 1:]
+                return result
+        raise GuardFailure
+    chain.entry = runs[0].entry if hasattr(runs[0], "entry") else None
+    return chain
 
 
 def kernel_arguments(leaves, values, traced, reads=(), n_args=None) -> list:

@@ -162,6 +162,9 @@ class Dispatcher:
             self.cache.promote(variants, k)
             self.cache.lookup_hits += 1
             entry.served += 1
+            if entry.fast is not None and extra is None and self.slot is not None:
+                # the slot tries this path first now, then the others
+                self.cache.install_fast(key, entry, self.slot)
             return result
         return self._compile(args, extra, retrace=True)
 
@@ -225,12 +228,13 @@ class Dispatcher:
                 takes an entry's fast run only once it has one)."""
                 fn = kernel.fast_call()
                 floats = getattr(kernel, "python_float_outputs", frozenset)()
+                status = getattr(kernel, "status", False)  # an interpreter's guards raise
                 entry.run = make_run(fn, leaves, traced, template, kernel.consts, reads=slots,
-                                     n_args=n_args, python_floats=floats)
+                                     n_args=n_args, python_floats=floats, status=status)
                 if fast:
                     entry.fast = lambda part: make_fast_run(
                         fn, len(leaves), template if part is None else template[part],
-                        kernel.consts, floats)
+                        kernel.consts, floats, status)
             if compiler.mode() == "background" and not _ready(kernel):
                 # the NumPy interpreter serves the calls while numba compiles
                 run = make_run(compiler.interpreted(tgraph), leaves, traced, template,

@@ -197,3 +197,31 @@ def test_gather_checks_traced_indices():
     np.testing.assert_array_equal(kernel(A23, np.array([-1, 0]))[0], A23[[0, 1], [-1, 0]])
     with pytest.raises(IndexError, match="out of bounds"):
         kernel(A23, np.array([3, 0]))
+
+
+def test_a_failed_guard_is_a_status_the_kernel_returns():
+    """A kernel's guard does not raise through numba (a microsecond a call):
+    it returns at once with its status, True, as its last output, and empty
+    outputs of every output's type (a transposed view, a float32 scalar, a
+    bool array); ``Kernel.__call__`` raises it as GuardFailure."""
+    from jitad.errors import GuardFailure
+
+    def f(x, y):
+        if np.sum(x) > 0:
+            return (x * 2.0).T, np.sum(y), x > 1.0
+        return x.T, np.sum(y) * 2, x < 0.0
+
+    x, y = np.arange(6.0).reshape(2, 3), np.ones(3, np.float32)
+    graph = trace(f, (x, y))[0]
+    source, consts = generate(graph)
+    assert codegen.has_status(source) and "raise" not in source
+    kernel = compile_kernel(source, consts)
+    for expected, got in zip(f(x, y), kernel(x, y)):
+        np.testing.assert_array_equal(got, expected)
+        assert np.ndim(got) == 0 or got.dtype == expected.dtype  # numba boxes scalars
+    raw = kernel.fn(-x, y)
+    assert raw[-1] is True and [np.shape(o) for o in raw[:-1]] == [(0, 0), (), (0, 0)]
+    with pytest.raises(GuardFailure):
+        kernel(-x, y)
+    unguarded = generate(trace(lambda x: x * 2.0, (x,))[0])[0]
+    assert not codegen.has_status(unguarded)

@@ -121,3 +121,18 @@ def test_a_background_compile_installs_the_fast_run_when_done(monkeypatch, tmp_p
     later = [g(0.3), g(0.3), g(0.3)]
     assert later == pytest.approx([first] * 3, rel=1e-14)
     assert _entry(g).kernel.compiled and _entry(g).fast_calls >= 1
+
+
+def test_inputs_that_alternate_between_paths_stay_on_the_fast_path():
+    """Both paths compiled, a call whose guard fails tries the key's other
+    path's fast run (the one that served is tried first next time): no
+    lookup, no trace, the same results."""
+    g = jitad.grad(lambda x: np.sin(x) * 2.0 if x > 0.0 else np.cos(x) * 3.0)
+    g(1.0), g(-1.0), g(1.0)   # two traces; the last call installs the fast run
+    hits, traces = g.cache.lookup_hits, g.cache.traces
+    results = [g(x) for x in (1.0, -1.0) * 50]
+    assert results == [2.0 * np.cos(1.0), 3.0 * np.sin(1.0)] * 50
+    assert (g.cache.lookup_hits, g.cache.traces, g.cache.retraces) == (hits, traces, 1)
+    (variants,) = g.cache.entries.values()
+    assert sum(e.fast_calls for e in variants) == 100
+    assert g(0.5) == 2.0 * np.cos(0.5) and g(-0.5) == 3.0 * np.sin(0.5)

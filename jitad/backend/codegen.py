@@ -44,7 +44,8 @@ import numpy as np
 from .. import primitives as P
 from ..errors import LoweringError
 from ..ir import Graph, Lit, Var, format_op, type_str
-from .lowering import (Accumulate, Elementwise, Indexed, Loop, Operand, dtype_name, literal,
+from .lowering import (Accumulate, Elementwise, Indexed, Loop, Operand, dtype_name, guard_fails,
+                       literal,
                        lowering_of)
 
 
@@ -260,6 +261,9 @@ class SourceWriter:
         self.loop_shape: tuple = ()
         self.weak_dtype = None  # what Python-number literals are, in the op being written
         self.buffers: dict = {}  # scatter Var -> the zeroed array it is written into
+        # the kernel returns its guards' status (a loop body's guards raise:
+        # what it returns is the next step's carries)
+        self.status = not prefix and any(op.primitive is P.guard_p for op in graph.ops)
         self.shared: set = set()  # those arrays more than one scatter writes
         self.scatters: dict = {}  # each array -> the scatter ops written into it
         self.zeroed: set = set()  # those arrays, once allocated
@@ -340,6 +344,8 @@ class SourceWriter:
 
     def statement(self, op):
         self.comment(op, "    ")
+        if op.primitive is P.guard_p and self.status:
+            return self.guard(op)
         lowering = _lowering(op)
         if isinstance(lowering, Loop):
             return self.loop(op)
@@ -692,9 +698,22 @@ class SourceWriter:
         return step, tail
 
     # the kernel ------------------------------------------------------------
+    def guard(self, op):
+        """A guard of the kernel: where it fails, return at once with the
+        status True (and empty outputs of the right types). The dispatcher
+        tries another path on that status, which costs far less than an
+        exception raised through numba (a microsecond a call)."""
+        x = self.operand(op.inputs[0])
+        dummies = [f"np.empty({(0,) * len(o.shape)!r}, {dtype_name(o.dtype)})" if o.shape
+                   else f"{dtype_name(o.dtype)}(0)" for o in self.graph.outputs]
+        self.lines += [f"    if {guard_fails(x, op.params['expected'])}:",
+                       f"        return ({', '.join(dummies + ['True'])},)"]
+
     def kernel_source(self, name="kernel", contiguous_outputs=False) -> str:
         """The function's source; ``contiguous_outputs``: arrays it returns are
-        C-contiguous (a loop body's, whose carries must keep one type)."""
+        C-contiguous (a loop body's, whose carries must keep one type). A
+        kernel (not a loop body) with guards returns one more output, last,
+        the guards' status (``STATUS_COMMENT``): False where all held."""
         self.buffers = scatter_buffers(self.graph)
         self.shared = {array for v, array in self.buffers.items() if v is not array}
         self.scatters = {}
@@ -726,7 +745,18 @@ class SourceWriter:
         header = [f"def {name}({', '.join(params)}):"]
         header += [f"    # {lhs} = {label}  : {type_str(v)}"
                    for lhs, label, (v,) in self.graph.rows(self.printed)[:len(self.graph.inputs)]]
+        if self.status:
+            header.append(f"    {STATUS_COMMENT}")
+            returned.append("False")
         return "\n".join(header + body + [f"    return ({', '.join(returned)},)"]) + "\n"
+
+
+STATUS_COMMENT = "# the last output is the guards' status: True where one failed"
+
+
+def has_status(source: str) -> bool:
+    """Whether a kernel's source returns the guards' status as its last output."""
+    return STATUS_COMMENT in source
 
 
 def vector_math() -> bool:

@@ -35,9 +35,9 @@ from numba.core.registry import cpu_target
 from numba.extending import typeof_impl
 
 from .. import version
-from ..errors import CompileError
+from ..errors import CompileError, GuardFailure
 from ..numpy_api.building import CastClass, NumpyFunction
-from . import diskcache, lapack
+from . import codegen, diskcache, lapack
 
 
 @typeof_impl.register(NumpyFunction)
@@ -102,9 +102,20 @@ class Kernel:
     specialised: tuple | None = None
 
     def __call__(self, *inputs):
-        if not self.compiled:
-            return self._first_call(inputs)
-        return self.fn(*inputs, *self.consts)
+        """The outputs; a failed guard raises ``GuardFailure`` (the fast
+        entry point, ``fast_call``, returns its status instead)."""
+        outputs = self.fn(*inputs, *self.consts) if self.compiled else self._first_call(inputs)
+        if self.status:
+            if outputs[-1]:
+                raise GuardFailure("a guard of the kernel failed")
+            return outputs[:-1]
+        return outputs
+
+    @property
+    def status(self) -> bool:
+        """Whether ``fn`` returns the guards' status as its last output
+        (True where one failed): a kernel with guards does."""
+        return codegen.has_status(self.source)
 
     def fast_call(self):
         """After the first call: the compiled overload's own entry point, which

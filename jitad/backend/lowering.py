@@ -392,9 +392,15 @@ def _getitem(out, x, index):
     return [f"{out} = {x}[{index}]"]
 
 
+def guard_fails(x, expected) -> str:
+    """The test that ``x`` is no longer ``expected`` (a guard's condition)."""
+    return f"{x} == {x}" if expected != expected else f"{x} != {literal(expected)}"
+
+
 def _guard(out, x, expected, kind, what):
-    fails = f"{x} == {x}" if expected != expected else f"{x} != {literal(expected)}"
-    return [f"if {fails}:", "    raise GuardFailure"]
+    # inside a loop body; the kernel itself returns a status instead
+    # (``SourceWriter.guard``): numba raising costs a microsecond a call
+    return [f"if {guard_fails(x, expected)}:", "    raise GuardFailure"]
 
 
 def _gather_indices(indices, batch_loop, sizes) -> list:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..backend import diskcache
+from ..calling import chained
 from ..reads import ReadSet
 
 MAX_VARIANTS = 8      # kernels kept per shape key (one per path through guards)
@@ -121,11 +122,13 @@ class FunctionCache:
 
     def install_fast(self, key, entry, slot: FastSlot):
         """Make ``entry``, which just served a call of ``key``, the one the slot
-        runs, if it is still the key's first variant and nothing is read."""
+        runs first, if it is still the key's first variant and nothing is
+        read; the key's other variants with fast runs follow it."""
         with self.lock:
             variants = self.entries.get(key)
             if not self.reads.reads and variants and variants[0] is entry:
-                slot.run = entry.fast_run(slot.part)
+                slot.run = chained([v.fast_run(slot.part) for v in variants
+                                    if v.fast is not None])
 
     def drop_fast(self):
         """The fast slots run nothing: entries, their order, or the reads
