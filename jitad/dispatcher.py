@@ -30,6 +30,7 @@ from . import compiler
 from .calling import Layout, fill, kernel_arguments, make_fast_run, make_run
 from .errors import GuardFailure, RetraceWarning
 from .ir import Lit
+from .loops import simplified_bodies
 from .reads import ReadSet
 from .reroll import reroll
 from .state import active_builders, is_tracer
@@ -54,6 +55,15 @@ def normalise_argnums(argnums) -> tuple:
         raise TypeError(f"argnums must be an int or a tuple of ints (positions of f's "
                         f"arguments), got {argnums!r}")
     return tuple(int(i) for i in argnums)
+
+
+def _prepared(graph):
+    """The traced graph as the transforms take it: Python loops the trace
+    unrolled become loops again, then common subexpressions merge (a value
+    the user computed twice, x[:-1] in two places, then gets one adjoint).
+    Re-rolling first means simplification sees one step of a long loop, not
+    every step: it was 40% of the first call of a 1,000-step RK4 loss."""
+    return transforms.simplify(simplified_bodies(reroll(graph)))
 
 
 class Dispatcher:
@@ -171,10 +181,7 @@ class Dispatcher:
     def _transformed(self, args, extra, leaves):
         graph, out_treedef, outside = trace_graph(self.f, args, self.arg_names, reads=True)
         self.cache.traces += 1
-        # CSE first: a value the user computed twice (x[:-1] in two places)
-        # then gets one adjoint, accumulated before it is scattered back;
-        # then Python loops the trace unrolled become loops again
-        graph = reroll(transforms.simplify(graph))
+        graph = _prepared(graph)
         layout = Layout(args, list(leaves[:len(leaves) - _count_leaves(extra)]), self.argnums)
         wrt = range(len(layout.traced)) if self.differentiates_all else layout.wrt
         taken = transforms.floats_taken_from(graph, list(wrt))
@@ -190,7 +197,7 @@ class Dispatcher:
         with them moved slightly: if the computation changes, say where."""
         for k in taken:
             moved = trace_graph(self.f, args, self.arg_names, reads=True, perturb={k})[0]
-            if not same_computation(graph, transforms.simplify(moved)):
+            if not same_computation(graph, _prepared(moved)):
                 what, site = outside.float_sites[k]
                 raise TypeError(
                     f"{what} of a traced value that depends on the differentiated input, at "

@@ -102,6 +102,78 @@ def _hoisted(body: Graph):
                                                                    found.values()]
 
 
+def simplified_bodies(graph: Graph) -> Graph:
+    """``graph`` with the body of each scan in it simplified, and the body's
+    ops that read only consts moved out of the loop, run once before it
+    (re-rolling makes a body of one step as the tracer recorded it: in an
+    RK4 step, each stage takes the same entries of the parameter vector;
+    once per loop, the adjoint also accumulates their cotangents once). A
+    body's new array literals, if simplifying made any, join its consts.
+
+    >>> from jitad.reroll import reroll
+    >>> def f(p):
+    ...     x = p[0]
+    ...     for _ in range(20):
+    ...         x = np.sin(x) * p[1] + np.cos(x) * p[1]
+    ...     return x
+    >>> graph = simplified_bodies(reroll(trace_graph(f, (np.ones(2),))[0]))
+    >>> [op.primitive.name for op in graph.ops], len(graph.ops[-1].params["body"].ops)
+    (['getitem', 'getitem', 'scan'], 5)
+    """
+    ops, changed = [], False
+    for op in graph.ops:
+        if _is_scan(op):
+            body = transforms.simplify(simplified_bodies(op.params["body"]))
+            hoisted, op = _invariants_hoisted(type(op)(op.primitive, op.inputs, op.outputs,
+                                                       {**op.params, "body": body}))
+            body, extra = _hoisted(op.params["body"])
+            ops += hoisted
+            op = type(op)(op.primitive, op.inputs + tuple(map(Lit.of, extra)), op.outputs,
+                          {**op.params, "body": body})
+            changed = True
+        ops.append(op)
+    return Graph(graph.inputs, tuple(ops), graph.outputs, graph.input_names) if changed \
+        else graph
+
+
+def _is_scan(op) -> bool:
+    # by name: pytest's doctests import this module a second time, and that
+    # copy's scan_p is not the one re-rolling binds
+    return op.primitive.name == "scan"
+
+
+def _invariants_hoisted(op):
+    """(the ops of ``op``'s body that read only its consts and literals, as
+    ops of the enclosing graph, the scan without them): their values become
+    consts of the body, and consts it no longer reads are dropped."""
+    body, p = op.params["body"], op.params
+    first_const = p["n_carry"] + p["n_xs"]
+    outside = dict(zip(body.inputs[1 + first_const:], op.inputs[first_const:]))
+    hoisted, kept, made = [], [], []
+    for inner in body.ops:
+        if inner.primitive.effect or _is_scan(inner) or not all(
+                type(a) is Lit or a in outside for a in inner.inputs):
+            kept.append(inner)
+            continue
+        outs = tuple(Var(v.shape, v.dtype) for v in inner.outputs)
+        hoisted.append(type(inner)(inner.primitive, tuple(outside.get(a, a) for a in inner.inputs),
+                                   outs, inner.params))
+        outside.update(zip(inner.outputs, outs))
+        made += inner.outputs
+    # consts the body does not read (any more) are not the body's: an
+    # array's cotangent would be carried, zero, through every step
+    used = {a for inner in kept for a in inner.inputs} | set(body.outputs)
+    consts = [(v, outer) for v, outer in zip(body.inputs[1 + first_const:],
+                                             op.inputs[first_const:]) if v in used]
+    consts += [(v, outside[v]) for v in made if v in used]
+    if not hoisted and len(consts) == len(op.inputs) - first_const:
+        return [], op
+    body = Graph(body.inputs[:1 + first_const] + tuple(v for v, _ in consts), tuple(kept),
+                 body.outputs)
+    return hoisted, type(op)(op.primitive, op.inputs[:first_const] + tuple(o for _, o in consts),
+                             op.outputs, {**p, "body": body})
+
+
 def _zeros(like):
     return P.zeros_like_shape(P.shape_of(like), P.dtype_of(like))
 

@@ -9,6 +9,7 @@ import pytest
 import jitad
 from jitad import transforms
 from jitad.backend.reference import evaluate
+from jitad.dispatcher import _prepared
 from jitad.reroll import reroll
 from jitad.tracer import trace
 
@@ -55,8 +56,23 @@ XS = np.random.default_rng(1).standard_normal((25, 3))
 
 
 def _rolled_and_unrolled(f, args):
-    graph = transforms.simplify(trace(f, args)[0])
-    return graph, reroll(graph)
+    """The unrolled trace, simplified, and the graph the transforms get (re-rolled,
+    loop-invariant ops out of the loop, simplified)."""
+    graph = trace(f, args)[0]
+    return transforms.simplify(graph), _prepared(graph)
+
+
+def test_loop_invariant_ops_run_once_before_the_loop():
+    """Re-rolled before simplification, a step takes p[0], p[1], p[2] itself;
+    those (and what is computed from them alone) move before the loop, and p
+    is no longer the body's: its cotangent is accumulated once, not carried."""
+    graph = _prepared(trace(oscillator, (P,))[0])
+    (scan,) = [op for op in graph.ops if op.primitive.name == "scan"]
+    body = scan.params["body"]
+    assert not [op for op in body.ops if op.primitive.name == "getitem"]
+    assert all(v.shape == () for v in body.inputs)
+    assert sum(op.primitive.name == "getitem" for op in graph.ops) == 3
+    assert reroll(graph) is graph  # nothing left to re-roll
 
 
 @pytest.mark.parametrize("f, args", [(oscillator, (P,)), (rnn, (W, XS)), (trajectory, (P,))],
