@@ -27,8 +27,10 @@ import warnings
 
 import numpy as np
 
+from .backend.interpreter import TableScan, run_program
 from .backend.reference import evaluate
 from .errors import CompileError
+from .ir import Graph, Op
 
 PROGRESS_AFTER = 1.0  # seconds a blocking compile runs before it is reported
 log = logging.getLogger("jitad")
@@ -40,13 +42,41 @@ def mode() -> str:
 
 def interpreted(graph):
     """``fn(*inputs) -> outputs`` by the NumPy reference interpreter, with
-    outputs that never share memory with the inputs (as a kernel's)."""
+    outputs that never share memory with the inputs (as a kernel's). A long
+    loop of scalars (a re-rolled RK4 or scalar recursion) runs its steps on
+    the op-table interpreter instead (``TableScan``): NumPy takes a few
+    microseconds an op, so a 1,000-step RK4 gradient took 1.2 s to answer."""
+    graph = _with_table_scans(graph)
+
     def fn(*inputs):
         outs = evaluate(graph, *inputs)
         return tuple(o.copy() if isinstance(o, np.ndarray) and any(
             isinstance(a, np.ndarray) and np.may_share_memory(o, a) for a in inputs) else o
             for o in outs)
     return fn
+
+
+TABLE_SCAN_ABOVE = 500_000  # steps x body ops, over a graph's scans, from which
+# they are worth the interpreter's own compile when it is not on disk yet (1.5 s,
+# once a machine; NumPy takes about 3 us a step's op)
+
+
+def _with_table_scans(graph):
+    """``graph`` with each scan of scalars the interpreter can run as a
+    ``TableScan``, where the interpreter is ready or the loops are long."""
+    stand_ins = {}
+    for op in graph.ops:
+        if op.primitive.name == "scan":
+            stand_in = TableScan.of(op)
+            if stand_in is not None:
+                stand_ins[op] = stand_in
+    work = sum(op.params["length"] * len(op.params["body"].ops) for op in stand_ins)
+    if not stand_ins or work < TABLE_SCAN_ABOVE and not (
+            run_program().compiled or run_program().machine_code_cached()):
+        return graph
+    ops = tuple(Op(stand_ins[op], op.inputs, op.outputs, op.params) if op in stand_ins else op
+                for op in graph.ops)
+    return Graph(graph.inputs, ops, graph.outputs, graph.input_names)
 
 
 class Job:

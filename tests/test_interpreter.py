@@ -180,3 +180,52 @@ def test_jacrev_of_several_outputs_with_constant_entries(n):
     got = jac(0.3, 0.7)
     expected = ((scale, 0.0), (scale * 0.7, 0.3 * scale), (0.0, -np.sin(0.7)), (0.0, 0.0))
     np.testing.assert_allclose(np.array(got, float), np.array(expected), rtol=1e-12)
+
+
+def rows_loop(xs):
+    """A loop reading a row of a vector each step (a stacked input of the scan)."""
+    s = 1.0
+    for t in range(40):
+        s = s * np.cos(xs[t]) + 0.5 * xs[t]
+    return s
+
+
+def guarded_loop(x):
+    """A loop whose every step takes a branch (a guard in the scan's body)."""
+    for _ in range(40):
+        x = np.sin(x) * 1.5 if x > -0.9 else x + 1.0
+    return x
+
+
+@pytest.mark.parametrize("f, args, wrt", [
+    (every_opcode, (0.3, -0.7), [0, 1]),
+    (rows_loop, (np.linspace(-1.0, 1.0, 40),), [0]),
+    (guarded_loop, (0.4,), [0])], ids=["every_opcode", "stacked_rows", "guarded"])
+def test_loops_of_scalars_run_on_the_interpreter_as_on_numpy(f, args, wrt, monkeypatch):
+    """While a kernel compiles, NumPy answers the first call; the steps of
+    its scans of scalars (forward and adjoint) run on the op-table
+    interpreter: the same values as the reference, bool carries, guards and
+    stacked rows included."""
+    from jitad import compiler
+    from jitad.backend.interpreter import TableScan
+    from jitad.dispatcher import _prepared
+    monkeypatch.setattr(compiler, "TABLE_SCAN_ABOVE", 0)
+    grad = transforms.vjp_graph(_prepared(trace(f, args)[0]), wrt, seed=1.0)
+    stand_ins = [op for op in compiler._with_table_scans(grad).ops
+                 if isinstance(op.primitive, TableScan)]
+    assert len(stand_ins) >= 2  # the forward loop and the adjoint's reverse loop
+    for got, expected in zip(compiler.interpreted(grad)(*args), evaluate(grad, *args)):
+        np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-300)
+        assert np.asarray(got).dtype == np.asarray(expected).dtype
+
+
+def test_a_guard_failing_in_a_step_of_an_interpreted_loop():
+    from jitad import compiler
+    from jitad.dispatcher import _prepared
+    graph = _prepared(trace(guarded_loop, (0.4,))[0])
+    assert compiler._with_table_scans(graph) is not graph or \
+        not any(op.primitive.name == "scan" for op in graph.ops)
+    with pytest.raises(GuardFailure):
+        compiler.interpreted(graph)(-3.0)
+    with pytest.raises(GuardFailure):
+        evaluate(graph, -3.0)

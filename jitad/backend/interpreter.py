@@ -104,8 +104,11 @@ def _encoding(op):
 
 def interpretable(graph: Graph) -> bool:
     """Long enough to need it, and made only of scalar ops it can run."""
-    if len(graph.ops) <= INTERPRET_ABOVE:
-        return False
+    return len(graph.ops) > INTERPRET_ABOVE and encodable(graph)
+
+
+def encodable(graph: Graph) -> bool:
+    """Made only of scalar ops the interpreter can run."""
     values = list(graph.inputs) + [v for op in graph.ops for v in op.outputs]
     if any(v.shape != () or v.dtype not in _SUPPORTED_DTYPES for v in values):
         return False
@@ -178,3 +181,60 @@ class InterpretedKernel:
 
     def fast_call(self):
         return self
+
+
+class TableScan:
+    """A scan whose body is all scalars, each step run by the interpreter
+    (``scan_p``'s own impl evaluates the body with NumPy, some microseconds
+    an op): an op standing in for the scan where the NumPy interpreter
+    serves a first call while the kernel compiles (``jitad.compiler``).
+    It has the scan's params; ``TableScan.of(op)`` is None where the body
+    cannot run here.
+
+    >>> from jitad.loops import loop
+    >>> from jitad.tracer import trace
+    >>> graph = trace(lambda x: loop(lambda i, c: c * 0.5 + x, 40, x), (1.0,))[0]
+    >>> (scan,) = graph.ops
+    >>> stand_in = TableScan.of(scan)
+    >>> round(float(stand_in.impl(1.0, 1.0, **scan.params)[0]), 9)  # c -> 2x
+    2.0
+    """
+
+    multiple_results = True
+    name = "scan (interpreted)"
+
+    def __init__(self, program: Program):
+        self.program = program
+
+    @classmethod
+    def of(cls, op):
+        body = op.params.get("body")
+        if op.primitive.name != "scan" or not encodable(body):
+            return None
+        return cls(encode(body))
+
+    def impl(self, *args, body, length, reverse, n_carry, n_xs):
+        p, kernel = self.program, run_program()
+        code, outputs = p.code, p.output_slots
+        carry = np.array(args[:n_carry], float)
+        xs = [np.asarray(x) for x in args[n_carry:n_carry + n_xs]]
+        values = p.template.copy()
+        if not kernel.compiled:
+            kernel.compile_for((code, values))
+        run = kernel.fast_call()
+        values[1 + n_carry + n_xs:p.n_inputs] = args[n_carry + n_xs:]
+        ys = np.empty((len(outputs) - n_carry, length))
+        for i in (range(length - 1, -1, -1) if reverse else range(length)):
+            step = values.copy()  # the constants, the consts and slots to fill
+            step[0] = i
+            step[1:1 + n_carry] = carry
+            for k, x in enumerate(xs):
+                step[1 + n_carry + k] = x[i]
+            failed = run(code, step)
+            if failed:
+                raise GuardFailure(f"guard at op {failed - 1} of a loop's step {i} failed")
+            carry = step[outputs[:n_carry]]
+            ys[:, i] = step[outputs[n_carry:]]
+        dtypes = p.output_dtypes
+        return ([dtype.type(c) for c, dtype in zip(carry, dtypes)]
+                + [y.astype(dtype) for y, dtype in zip(ys, dtypes[n_carry:])])
