@@ -101,16 +101,18 @@ def dtype_name(dtype) -> str:
 
 
 class Operand(str):
-    """A name in the kernel source that knows its value's shape and dtype.
+    """A name in the kernel source that knows its value's shape and dtype,
+    and its layout where the code generator knows it: "C" (C-contiguous),
+    "F" (the transpose of a C-contiguous matrix) or "A" (any strides).
 
-    >>> x = Operand("v_1", (2, 3), np.float64)
-    >>> x, x.shape, x.ndim
-    ('v_1', (2, 3), 2)
+    >>> x = Operand("v_1", (2, 3), np.float64, "C")
+    >>> x, x.shape, x.ndim, x.layout
+    ('v_1', (2, 3), 2, 'C')
     """
 
-    def __new__(cls, name, shape, dtype):
+    def __new__(cls, name, shape, dtype, layout="A"):
         self = super().__new__(cls, name)
-        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.shape, self.dtype, self.layout = tuple(shape), np.dtype(dtype), layout
         return self
 
     @property
@@ -276,7 +278,29 @@ def _suffix(out) -> str:
 
 
 def _dot(out, a, b):
-    return [f"{out} = np.dot({a}, {b})"]
+    """A product of 1-d or 2-d operands: a call of the dot compiled once
+    (``lapack.py``; numba's ``np.dot`` is compiled into every kernel that
+    calls it), each matrix passed as it is stored where it is C-contiguous
+    or the transpose of a C-contiguous one (BLAS takes the flag), else as a
+    C-contiguous copy."""
+    dtype = np.dtype(out.dtype)
+    if not (a.dtype == b.dtype == dtype and dtype.name in lapack.DTYPES):
+        return [f"{out} = np.dot({a}, {b})"]  # integers: numba's loops, not BLAS
+    s = _suffix(out)
+    lines, pointers = [], []
+    for x in (a, b):
+        if x.layout == "F" and x.ndim == 2:
+            pointers.append(f"{x}.ctypes, 1")
+        elif x.layout == "C" or x.ndim == 1 and x.layout == "F":
+            pointers.append(f"{x}.ctypes, 0")
+        else:
+            pointers.append(f"np.ascontiguousarray({x}).ctypes, 0")
+    m, k, n = a.shape[0] if a.ndim == 2 else 1, a.shape[-1], b.shape[1] if b.ndim == 2 else 1
+    result = out if out.shape else f"o_{s}"  # a 0-d product is read back as a number
+    lines.append(f"{result} = np.empty({out.shape or (1,)!r}, {dtype_name(dtype)})")
+    lines.append(f"la_dot_{dtype.name}({pointers[0]}, {m}, {k}, {pointers[1]}, {n}, "
+                 f"{result}.ctypes)")
+    return lines + ([] if out.shape else [f"{out} = o_{s}[0]"])
 
 
 def _per_matrix(out, body, *stacks):
