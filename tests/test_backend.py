@@ -247,3 +247,9 @@ def test_products_call_the_dot_compiled_once_with_layouts_as_flags(dtype):
     for got, expected in zip(compile_kernel(source, consts)(*args), f(*args)):
         np.testing.assert_allclose(got, expected, rtol=16 * np.finfo(dtype).eps)
         assert np.asarray(got).dtype == dtype or np.ndim(got) == 0
+    S, T = rng.standard_normal((2, 3, 5, 4)).astype(dtype), rng.standard_normal((2, 3, 4, 2))
+    stacks = (S, T.astype(dtype))
+    source, consts = generate(trace(lambda S, T: S @ T, stacks)[0])
+    assert "np.dot" not in source and "la_dot_" in source
+    (got,) = compile_kernel(source, consts)(*stacks)
+    np.testing.assert_allclose(got, S @ stacks[1], rtol=16 * np.finfo(dtype).eps)

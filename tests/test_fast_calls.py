@@ -136,3 +136,24 @@ def test_inputs_that_alternate_between_paths_stay_on_the_fast_path():
     (variants,) = g.cache.entries.values()
     assert sum(e.fast_calls for e in variants) == 100
     assert g(0.5) == 2.0 * np.cos(0.5) and g(-0.5) == 3.0 * np.sin(0.5)
+
+
+def test_a_guard_in_a_loop_body_is_a_status_too():
+    """A guard inside a re-rolled loop's body: the body returns the failed
+    status, the loop returns it at once, and the fast slot tries the other
+    path; nothing is raised through numba."""
+    def f(x):
+        for _ in range(40):
+            x = np.sin(x) * 1.5 if x > -0.5 else x + 1.0
+        return x
+    g = jitad.grad(f)
+    for x in (0.3, -3.0, 0.3):
+        g(x)
+    assert g.cache.wait(timeout=300)
+    source = "\n".join(e.kernel.source for e in next(iter(g.cache.entries.values())))
+    assert "scan" in source and "raise" not in source and "failed_" in source
+    hits, traces = g.cache.lookup_hits, g.cache.traces
+    results = [g(x) for x in (0.3, -3.0) * 20]
+    assert (g.cache.lookup_hits, g.cache.traces) == (hits, traces)
+    assert results[:2] == [jitad.grad(f)(0.3), jitad.grad(f)(-3.0)]
+    assert results[0] == pytest.approx(jitad.fd.grad(f, 0.3, method="central"), rel=1e-6)

@@ -44,8 +44,7 @@ import numpy as np
 from .. import primitives as P
 from ..errors import LoweringError
 from ..ir import Graph, Lit, Var, format_op, type_str
-from .lowering import (Accumulate, Elementwise, Indexed, Loop, Operand, dtype_name, guard_fails,
-                       literal,
+from .lowering import (Accumulate, Elementwise, Indexed, Loop, Operand, dtype_name, literal,
                        lowering_of)
 
 
@@ -262,9 +261,9 @@ class SourceWriter:
         self.loop_shape: tuple = ()
         self.weak_dtype = None  # what Python-number literals are, in the op being written
         self.buffers: dict = {}  # scatter Var -> the zeroed array it is written into
-        # the kernel returns its guards' status (a loop body's guards raise:
-        # what it returns is the next step's carries)
-        self.status = not prefix and any(op.primitive is P.guard_p for op in graph.ops)
+        # the function returns its guards' status (a loop body's too: the
+        # loop returns at once where a step's guard failed)
+        self.status = has_guards(graph)
         self.shared: set = set()  # those arrays more than one scatter writes
         self.scatters: dict = {}  # each array -> the scatter ops written into it
         self.zeroed: set = set()  # those arrays, once allocated
@@ -335,9 +334,11 @@ class SourceWriter:
         step_ys = [f"t{j}_{s}" for j in range(len(ys))]
         args = ", ".join([f"np.int64(i_{s})"] + carries + [f"{self.name(x)}[i_{s}]" for x in xs]
                          + [self.name(c) for c in consts])
-        targets = ", ".join(carries + step_ys)
+        targets = ", ".join(carries + step_ys + ([f"failed_{s}"] if writer.status else []))
         self.lines.append(f"    for i_{s} in {steps}:")
         self.lines.append(f"        {targets}, = {name}({args})")
+        if writer.status:  # a step's guard failed
+            self.lines += [f"        if failed_{s}:", f"            {self.failed_return()}"]
         for y, t in zip(ys, step_ys):
             self.lines.append(f"        {y}[i_{s}] = {t}")
         for v, text in zip(op.outputs, carries + ys):
@@ -346,8 +347,6 @@ class SourceWriter:
 
     def statement(self, op):
         self.comment(op, "    ")
-        if op.primitive is P.guard_p and self.status:
-            return self.guard(op)
         lowering = _lowering(op)
         if isinstance(lowering, Loop):
             return self.loop(op)
@@ -368,7 +367,9 @@ class SourceWriter:
                 op.inputs[0] not in self.contiguous:
             x = op.inputs[0]
             operands[0] = Operand(f"np.ascontiguousarray({operands[0]})", x.shape, x.dtype)
-        for line in lowering.lines(out, *operands, **op.params):
+        params = op.params if op.primitive is not P.guard_p else \
+            {**op.params, "failed": self.failed_return()}
+        for line in lowering.lines(out, *operands, **params):
             self.lines.append(f"    {line}")
         if lowering.view:
             if op.inputs[0] in self.borrowed:
@@ -703,22 +704,21 @@ class SourceWriter:
         return step, tail
 
     # the kernel ------------------------------------------------------------
-    def guard(self, op):
-        """A guard of the kernel: where it fails, return at once with the
-        status True (and empty outputs of the right types). The dispatcher
-        tries another path on that status, which costs far less than an
-        exception raised through numba (a microsecond a call)."""
-        x = self.operand(op.inputs[0])
+    def failed_return(self) -> str:
+        """Where a guard fails: return at once, the status True last and
+        empty outputs of the right types before it. The dispatcher tries
+        another path on that status, which costs far less than an exception
+        raised through numba (a microsecond a call)."""
         dummies = [f"np.empty({(0,) * len(o.shape)!r}, {dtype_name(o.dtype)})" if o.shape
                    else f"{dtype_name(o.dtype)}(0)" for o in self.graph.outputs]
-        self.lines += [f"    if {guard_fails(x, op.params['expected'])}:",
-                       f"        return ({', '.join(dummies + ['True'])},)"]
+        return f"return ({', '.join(dummies + ['True'])},)"
 
     def kernel_source(self, name="kernel", contiguous_outputs=False) -> str:
         """The function's source; ``contiguous_outputs``: arrays it returns are
         C-contiguous (a loop body's, whose carries must keep one type). A
-        kernel (not a loop body) with guards returns one more output, last,
-        the guards' status (``STATUS_COMMENT``): False where all held."""
+        function with guards (its own or its loops') returns one more
+        output, last, the guards' status (``STATUS_COMMENT``): False where
+        all held."""
         self.buffers = scatter_buffers(self.graph)
         self.shared = {array for v, array in self.buffers.items() if v is not array}
         self.scatters = {}
@@ -757,6 +757,12 @@ class SourceWriter:
 
 
 STATUS_COMMENT = "# the last output is the guards' status: True where one failed"
+
+
+def has_guards(graph: Graph) -> bool:
+    """Whether ``graph`` checks a guard, itself or in a loop's body."""
+    return any(op.primitive is P.guard_p or op.primitive.name == "scan"
+               and has_guards(op.params["body"]) for op in graph.ops)
 
 
 def has_status(source: str) -> bool:

@@ -318,7 +318,13 @@ def _per_matrix(out, body, *stacks):
 
 
 def _matmul(out, a, b):
-    return _per_matrix(out, lambda o, x, y: f"{o} = np.dot({x}, {y})", a, b)
+    """A stack of products: lapack's dot on each C-contiguous matrix (as ``_dot``)."""
+    dtype = np.dtype(out.dtype)
+    if not (a.dtype == b.dtype == dtype and dtype.name in lapack.DTYPES):
+        return _per_matrix(out, lambda o, x, y: f"{o} = np.dot({x}, {y})", a, b)
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    return _per_matrix(out, lambda o, x, y: f"la_dot_{dtype.name}({x}.ctypes, 0, {m}, {k}, "
+                       f"{y}.ctypes, 0, {n}, {o}.ctypes)", a, b)
 
 
 def _lapack(op):
@@ -417,14 +423,14 @@ def _getitem(out, x, index):
 
 
 def guard_fails(x, expected) -> str:
-    """The test that ``x`` is no longer ``expected`` (a guard's condition)."""
+    # NaN expected: the value is no longer NaN where it equals itself
     return f"{x} == {x}" if expected != expected else f"{x} != {literal(expected)}"
 
 
-def _guard(out, x, expected, kind, what):
-    # inside a loop body; the kernel itself returns a status instead
-    # (``SourceWriter.guard``): numba raising costs a microsecond a call
-    return [f"if {guard_fails(x, expected)}:", "    raise GuardFailure"]
+def _guard(out, x, expected, kind, what, failed):
+    """``failed``: the statement that returns the failed status (the code
+    generator's: numba raising an exception costs a microsecond a call)."""
+    return [f"if {guard_fails(x, expected)}:", f"    {failed}"]
 
 
 def _gather_indices(indices, batch_loop, sizes) -> list:
