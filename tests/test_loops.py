@@ -180,3 +180,27 @@ def test_the_gradient_runs_the_forward_loop_once():
         kernel = source[source.index("def kernel("):]
         assert kernel.count("for i_") == 2, source
         np.testing.assert_allclose(grad, jitad.grad(oscillator_loop)(P), rtol=1e-14)
+
+
+def covariance_filter(theta, ys):
+    """A Kalman-like recursion: products of carries with a const and its
+    transpose (a matrix the loop body gets as it is stored, F-contiguous)."""
+    A = theta.reshape(2, 2)
+    P, m, total = np.eye(2), np.array([1.0, -0.5]), 0.0
+    for t in range(ys.shape[0]):
+        P = A @ P @ A.T + 0.1 * np.eye(2)
+        m = A @ m
+        total = total + np.sum((ys[t] - m) ** 2) + np.sum(P * P)
+    return total
+
+
+def test_products_in_a_loop_body_with_a_transposed_const():
+    theta = np.array([0.9, 0.1, -0.2, 0.8])
+    ys = np.random.default_rng(4).standard_normal((12, 2))
+    graph = _prepared(trace(covariance_filter, (theta, ys))[0])
+    assert any(op.primitive.name == "scan" for op in graph.ops)
+    g = jitad.grad(covariance_filter)
+    g(theta, ys)
+    assert g.cache.wait(timeout=300)
+    np.testing.assert_allclose(g(theta, ys), jitad.fd.grad(covariance_filter, theta, ys,
+                                                             method="complex"), rtol=1e-13)

@@ -281,18 +281,20 @@ def _dot(out, a, b):
     """A product of 1-d or 2-d operands: a call of the dot compiled once
     (``lapack.py``; numba's ``np.dot`` is compiled into every kernel that
     calls it), each matrix passed as it is stored where it is C-contiguous
-    or the transpose of a C-contiguous one (BLAS takes the flag), else as a
-    C-contiguous copy."""
+    or the transpose of a C-contiguous one (``x.T``: BLAS takes the flag),
+    else as a C-contiguous copy."""
     dtype = np.dtype(out.dtype)
     if not (a.dtype == b.dtype == dtype and dtype.name in lapack.DTYPES):
         return [f"{out} = np.dot({a}, {b})"]  # integers: numba's loops, not BLAS
     s = _suffix(out)
     lines, pointers = [], []
     for x in (a, b):
+        # np.ascontiguousarray of an array numba types C is the array itself;
+        # of one it types 'A', a run-time test that copies only where needed.
+        # So a layout known wrongly (a loop body's input) costs a copy, never
+        # a wrong product.
         if x.layout == "F" and x.ndim == 2:
-            pointers.append(f"{x}.ctypes, 1")
-        elif x.layout == "C" or x.ndim == 1 and x.layout == "F":
-            pointers.append(f"{x}.ctypes, 0")
+            pointers.append(f"np.ascontiguousarray({x}.T).ctypes, 1")
         else:
             pointers.append(f"np.ascontiguousarray({x}).ctypes, 0")
     m, k, n = a.shape[0] if a.ndim == 2 else 1, a.shape[-1], b.shape[1] if b.ndim == 2 else 1
