@@ -180,9 +180,19 @@ class Kernel:
         takes milliseconds, compiling it up to seconds)."""
         return os.path.isfile(self.path) and bool(diskcache.machine_code_files(self.path))
 
+    def bind_lapack(self):
+        """Compile (or load) the linear algebra the kernel calls, registering
+        its symbols, and bind it in the kernel's module as ``la_<name>``,
+        before numba compiles or loads the kernel. Here, not when the module
+        is imported: loading a cfunc starts numba's CPU target (0.2-0.6 s),
+        which a first call answered without the kernel need not wait for."""
+        for name in _lapack_used(self.source):
+            self.module.__dict__[f"la_{name}"] = lapack.function(name)
+
     def _load_or_compile(self, args):
         """Compile for these argument types, or load the machine code numba
         cached; machine code that fails to load is removed and compiled again."""
+        self.bind_lapack()
         signature = tuple(numba.typeof(a) for a in args)
         try:
             self.fn.compile(signature)
@@ -230,13 +240,9 @@ def module_source(kernel_source: str, cache: bool = True) -> str:
         from . import vecmath  # only now: defining its functions costs ~20 ms of import
         header += (f"# vecmath {vecmath.SOURCE_DIGEST}\n"
                    f"from jitad.backend.vecmath import {names}\n\n")
-    lapack_used = sorted(set(re.findall(r"\bla_(\w+)\(", kernel_source)))
-    if lapack_used:
-        # importing them compiles (or loads) them and registers their symbols,
-        # before numba compiles or loads the kernel that calls them
-        names = ", ".join(f"{f} as la_{f}" for f in lapack_used)
-        header += (f"# lapack {lapack.SOURCE_DIGEST}\n"
-                   f"from jitad.backend.lapack import {names}\n\n")
+    if _lapack_used(kernel_source):
+        # bound by compile_for, not imported (``Kernel.bind_lapack``)
+        header += f"# lapack {lapack.SOURCE_DIGEST}\n\n"
     special = sorted(set(re.findall(r"\b(sp_\w+)\(", kernel_source)))
     if special:
         # scipy.special's kernels; importing the module imports SciPy
@@ -249,6 +255,11 @@ def module_source(kernel_source: str, cache: bool = True) -> str:
         header += (f"_body_jit = numba.njit(error_model={ERROR_MODEL!r}, nogil=True, "
                    f"cache={cache})\n")
     return header + "\n\n" + kernel_source
+
+
+def _lapack_used(kernel_source) -> list:
+    """The lapack functions the source calls (``la_solve_float64(`` -> solve_float64)."""
+    return sorted(set(re.findall(r"\bla_(\w+)\(", kernel_source)))
 
 
 _IMPORT_LOCK = threading.Lock()

@@ -19,8 +19,9 @@ compiled in 0.8 s against 0.16 s for the same kernel without them (measured,
 numba 0.68). A kernel calls a cfunc as ``types.ExternalFunction``: a call to a
 named C symbol, which LLVM resolves from ``llvmlite.binding.add_symbol`` when
 the kernel's machine code is loaded, so nothing is linked in, and a kernel
-from jitad's disk cache finds the symbol again in a new process (the kernel
-module imports its functions from here, which registers them first).
+from jitad's disk cache finds the symbol again in a new process (its
+functions are compiled or loaded here, which registers them, before the
+kernel is: ``Kernel.bind_lapack``).
 
 The C interface is pointers to C-contiguous stacks of ``count`` matrices and
 a status: 0, or ``SINGULAR`` (the LAPACK routine failed: not positive
@@ -250,10 +251,10 @@ def external(op: str, dtype: str) -> types.ExternalFunction:
     return _compiled[name][1]
 
 
-def __getattr__(name):
-    """``from jitad.backend.lapack import solve_float64`` (what a kernel module
-    imports) compiles or loads that one function."""
+def function(name: str) -> types.ExternalFunction:
+    """``external`` by the name a kernel calls it (``solve_float64``): what
+    ``Kernel.bind_lapack`` binds in a kernel's module before it compiles."""
     op, _, dtype = name.rpartition("_")
     if op in _BODIES and dtype in DTYPES:
         return external(op, dtype)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise ValueError(f"jitad.backend.lapack has no function {name!r}")
