@@ -204,16 +204,21 @@ def chained(runs):
     if len(runs) == 1 and not runs[0].status:
         return runs[0]
 
-    order = tuple(runs)
+    first, others = runs[0], tuple(runs[1:])
 
     def chain(args):
-        nonlocal order
-        current = order  # one read: another thread may reorder meanwhile
-        for k, run in enumerate(current):
+        result = first(args)
+        if result is not FAILED:  # MISS too: no path takes these arguments
+            return result
+        return other_paths(args)
+
+    def other_paths(args):
+        nonlocal first, others
+        tried, rest = first, others  # read once: another thread may reorder meanwhile
+        for k, run in enumerate(rest):
             result = run(args)
-            if result is not FAILED:  # MISS too: no path takes these arguments
-                if k:
-                    order = (run,) + current[:k] + current[k + 1:]
+            if result is not FAILED:
+                first, others = run, (tried,) + rest[:k] + rest[k + 1:]
                 return result
         raise GuardFailure
     chain.entry = runs[0].entry if hasattr(runs[0], "entry") else None
