@@ -256,7 +256,6 @@ class SourceWriter:
         # arrays that alias kernel inputs or constants (outputs must be copied)
         self.borrowed = set(graph.inputs)
         self.contiguous = set(graph.inputs)  # the dispatcher passes C-contiguous arrays
-        self.transposed: set = set()  # matrices that are x.T of a C-contiguous x
         self.loop_values: set = set()
         self.loop_shape: tuple = ()
         self.weak_dtype = None  # what Python-number literals are, in the op being written
@@ -284,8 +283,7 @@ class SourceWriter:
         return self.printed[a].replace("-", "m")
 
     def operand(self, a) -> Operand:
-        layout = "C" if a in self.contiguous else "F" if a in self.transposed else "A"
-        return Operand(self.name(a), a.shape, a.dtype, layout)
+        return Operand(self.name(a), a.shape, a.dtype)
 
     def typed(self, op, expr) -> str:
         """``expr`` in the op's dtype. A float32 op computes in float32, as
@@ -376,9 +374,6 @@ class SourceWriter:
                 self.borrowed.add(op.out)
             if lowering.contiguous_operand:  # a reshape of a contiguous array is contiguous
                 self.contiguous.add(op.out)
-            if op.primitive is P.transpose_p and op.out.ndim == 2 and \
-                    op.inputs[0] in self.contiguous and op.params["perm"] == (1, 0):
-                self.transposed.add(op.out)  # written x.T: F-contiguous
         elif op.outputs:  # every statement's result is a new C-contiguous array
             self.contiguous.update(op.outputs)
 

@@ -101,18 +101,16 @@ def dtype_name(dtype) -> str:
 
 
 class Operand(str):
-    """A name in the kernel source that knows its value's shape and dtype,
-    and its layout where the code generator knows it: "C" (C-contiguous),
-    "F" (the transpose of a C-contiguous matrix) or "A" (any strides).
+    """A name in the kernel source that knows its value's shape and dtype.
 
-    >>> x = Operand("v_1", (2, 3), np.float64, "C")
-    >>> x, x.shape, x.ndim, x.layout
-    ('v_1', (2, 3), 2, 'C')
+    >>> x = Operand("v_1", (2, 3), np.float64)
+    >>> x, x.shape, x.ndim
+    ('v_1', (2, 3), 2)
     """
 
-    def __new__(cls, name, shape, dtype, layout="A"):
+    def __new__(cls, name, shape, dtype):
         self = super().__new__(cls, name)
-        self.shape, self.dtype, self.layout = tuple(shape), np.dtype(dtype), layout
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
         return self
 
     @property
@@ -280,28 +278,18 @@ def _suffix(out) -> str:
 def _dot(out, a, b):
     """A product of 1-d or 2-d operands: a call of the dot compiled once
     (``lapack.py``; numba's ``np.dot`` is compiled into every kernel that
-    calls it), each matrix passed as it is stored where it is C-contiguous
-    or the transpose of a C-contiguous one (``x.T``: BLAS takes the flag),
-    else as a C-contiguous copy."""
+    calls it), each operand as ``runtime.blas_operand`` makes it: a
+    transposed view as stored, with BLAS's flag, else C-contiguous."""
     dtype = np.dtype(out.dtype)
     if not (a.dtype == b.dtype == dtype and dtype.name in lapack.DTYPES):
         return [f"{out} = np.dot({a}, {b})"]  # integers: numba's loops, not BLAS
     s = _suffix(out)
-    lines, pointers = [], []
-    for x in (a, b):
-        # np.ascontiguousarray of an array numba types C is the array itself;
-        # of one it types 'A', a run-time test that copies only where needed.
-        # So a layout known wrongly (a loop body's input) costs a copy, never
-        # a wrong product.
-        if x.layout == "F" and x.ndim == 2:
-            pointers.append(f"np.ascontiguousarray({x}.T).ctypes, 1")
-        else:
-            pointers.append(f"np.ascontiguousarray({x}).ctypes, 0")
     m, k, n = a.shape[0] if a.ndim == 2 else 1, a.shape[-1], b.shape[1] if b.ndim == 2 else 1
     result = out if out.shape else f"o_{s}"  # a 0-d product is read back as a number
-    lines.append(f"{result} = np.empty({out.shape or (1,)!r}, {dtype_name(dtype)})")
-    lines.append(f"la_dot_{dtype.name}({pointers[0]}, {m}, {k}, {pointers[1]}, {n}, "
-                 f"{result}.ctypes)")
+    lines = [f"a_{s}, ta_{s} = blas_operand({a})", f"b_{s}, tb_{s} = blas_operand({b})",
+             f"{result} = np.empty({out.shape or (1,)!r}, {dtype_name(dtype)})",
+             f"la_dot_{dtype.name}(a_{s}.ctypes, ta_{s}, {m}, {k}, b_{s}.ctypes, tb_{s}, {n}, "
+             f"{result}.ctypes)"]
     return lines + ([] if out.shape else [f"{out} = o_{s}[0]"])
 
 
