@@ -225,31 +225,3 @@ def test_a_failed_guard_is_a_status_the_kernel_returns():
         kernel(-x, y)
     unguarded = generate(trace(lambda x: x * 2.0, (x,))[0])[0]
     assert not codegen.has_status(unguarded)
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_products_call_the_dot_compiled_once_with_layouts_as_flags(dtype):
-    """Every matrix and vector product is a call of lapack's dot (not numba's
-    np.dot, compiled into each kernel): a transposed operand is passed as it
-    is stored, with BLAS's transpose flag, a strided one as a copy."""
-    rng = np.random.default_rng(3)
-    A, B = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((4, 6)).astype(dtype)
-    v, w = rng.standard_normal(4).astype(dtype), rng.standard_normal(5).astype(dtype)
-
-    def f(A, B, v, w):
-        return (A @ B, A.T.T @ B, B.T @ A.T, A @ v, w @ A, v @ v, A[:, ::2] @ B[::2],
-                (A.T)[::2] @ w, B.T @ v)
-
-    args = (A, B, v, w)
-    source, consts = generate(trace(f, args)[0])
-    assert "np.dot" not in source and source.count(f"la_dot_{np.dtype(dtype).name}(") == 9
-    assert source.count("blas_operand(") == 18  # each operand: numba picks by its layout
-    for got, expected in zip(compile_kernel(source, consts)(*args), f(*args)):
-        np.testing.assert_allclose(got, expected, rtol=16 * np.finfo(dtype).eps)
-        assert np.asarray(got).dtype == dtype or np.ndim(got) == 0
-    S, T = rng.standard_normal((2, 3, 5, 4)).astype(dtype), rng.standard_normal((2, 3, 4, 2))
-    stacks = (S, T.astype(dtype))
-    source, consts = generate(trace(lambda S, T: S @ T, stacks)[0])
-    assert "np.dot" not in source and "la_dot_" in source
-    (got,) = compile_kernel(source, consts)(*stacks)
-    np.testing.assert_allclose(got, S @ stacks[1], rtol=16 * np.finfo(dtype).eps)

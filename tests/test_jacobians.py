@@ -204,4 +204,4 @@ def test_a_matrix_product_with_the_identity_seed_is_dropped():
     g = jitad.jacfwd(lambda x, W: np.tanh(W @ x))
     g(x, W)
     source = next(iter(g.cache.entries.values()))[0].kernel.source
-    assert source.count("la_dot_float64(") == 1, source  # the one product, W @ x
+    assert source.count("np.dot(") == 1, source

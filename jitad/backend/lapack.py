@@ -3,11 +3,7 @@
 numba types and lowers ``np.linalg.solve`` (or ``cholesky``, ``inv``, ...)
 afresh in every function that calls it: 3 s a call site on 2 busy vCPUs, so
 a GP likelihood's gradient took 11.8 s to compile and its Hessian 15.5 s,
-nearly all of it linear algebra. The same holds for ``np.dot``: in a fresh
-process, a 2-layer network's gradient kernel (five products) compiled in
-2.2 s with it and in 0.8 s calling ``dot`` here instead, loaded from disk (BLAS takes a
-transposed operand as a flag, as numba's ``np.dot`` does). Here each
-operation is one ``numba.cfunc``
+nearly all of it linear algebra. Here each operation is one ``numba.cfunc``
 per dtype, compiled the first time a kernel needs it and kept in numba's disk
 cache beside this file (or numba's user-wide one), so a later process loads
 it in milliseconds. Nothing is compiled or written at import.
@@ -49,8 +45,7 @@ SINGULAR, NOT_FINITE = 1, 2
 _SINGULAR = "Matrix is singular to machine precision."
 _NOT_FINITE = "Array must not contain infs or NaNs."
 # the statuses each can return (numba's cholesky does not check for nans)
-MESSAGES = {"dot": {},  # a product cannot fail
-            "cholesky": {SINGULAR: "Matrix is not positive definite."},
+MESSAGES = {"cholesky": {SINGULAR: "Matrix is not positive definite."},
             "solve": {SINGULAR: _SINGULAR, NOT_FINITE: _NOT_FINITE},
             "inv": {SINGULAR: _SINGULAR, NOT_FINITE: _NOT_FINITE},
             "det": {NOT_FINITE: _NOT_FINITE}, "slogdet": {NOT_FINITE: _NOT_FINITE},
@@ -180,37 +175,7 @@ def _svd_complement(a, count, m, n, out):
     return 0
 
 
-def _dot(a, ta, m, k, b, tb, n, out):
-    """out (m x n) = op(A) @ op(B), A m x k (stored k x m where ta), B k x n
-    (stored n x k where tb): BLAS takes the transposes as flags. A vector
-    operand is a matrix one wide, and takes gemv (or a dot product)."""
-    if m == 0 or n == 0:
-        return 0
-    if k == 0:
-        carray(out, (m * n,))[:] = 0
-        return 0
-    if m == 1 and n == 1:
-        carray(out, (1,))[0] = np.dot(carray(a, (k,)), carray(b, (k,)))
-    elif n == 1 and ta:  # (one branch per layout: numba copies a view it types 'A')
-        np.dot(carray(a, (k, m)).T, carray(b, (k,)), carray(out, (m,)))
-    elif n == 1:
-        np.dot(carray(a, (m, k)), carray(b, (k,)), carray(out, (m,)))
-    elif m == 1 and tb:
-        np.dot(carray(a, (k,)), carray(b, (n, k)).T, carray(out, (n,)))
-    elif m == 1:
-        np.dot(carray(a, (k,)), carray(b, (k, n)), carray(out, (n,)))
-    elif ta and tb:
-        np.dot(carray(a, (k, m)).T, carray(b, (n, k)).T, carray(out, (m, n)))
-    elif ta:
-        np.dot(carray(a, (k, m)).T, carray(b, (k, n)), carray(out, (m, n)))
-    elif tb:
-        np.dot(carray(a, (m, k)), carray(b, (n, k)).T, carray(out, (m, n)))
-    else:
-        np.dot(carray(a, (m, k)), carray(b, (k, n)), carray(out, (m, n)))
-    return 0
-
-
-_BODIES = {"dot": _dot, "cholesky": _cholesky, "solve": _solve, "inv": _inv, "det": _det,
+_BODIES = {"cholesky": _cholesky, "solve": _solve, "inv": _inv, "det": _det,
            "slogdet": _slogdet, "eigh": _eigh, "qr": _qr, "svd": _svd,
            "svd_complement": _svd_complement}
 # each op's C arguments after its stack's pointer and count: "n" for square
@@ -223,8 +188,6 @@ ARGUMENTS = {"cholesky": "n out", "inv": "n out", "det": "n out", "slogdet": "n 
 
 def _signature(op, dtype):
     pointer, size = types.CPointer(numba.from_dtype(np.dtype(dtype))), types.intp
-    if op == "dot":  # (a, transposed, m, k, b, transposed, n, out): one product
-        return types.int32(pointer, size, size, size, pointer, size, size, pointer)
     rest = [size if name in ("n", "m") else pointer for name in ARGUMENTS[op].split()]
     return types.int32(pointer, size, *rest)
 

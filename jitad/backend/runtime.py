@@ -21,41 +21,12 @@ the kernel is reassociated. The sum is then accumulated in several partial
 sums, as NumPy's pairwise sum is, in an order that depends on the vector
 width (rounding-level differences between CPUs).
 
-``blas_operand(x)`` is a matrix product's operand as lapack's ``dot`` takes
-it: a C-contiguous array and whether it holds x transposed. numba chooses
-by x's layout type when it compiles the kernel: an F-contiguous matrix (a
-transposed view, ``x.T``) is passed as stored, with BLAS's flag, anything
-else through ``np.ascontiguousarray`` (free where x is C-contiguous). The
-flag is cheaper than the copy: a 16x128 by (512x128).T product took 81 us
-with it and 109-122 us copied (measured, one OpenBLAS thread).
-
 >>> safe_mul(0.0, float("inf")), safe_mul(float("nan"), 0.0), safe_mul(2.0, 3.0)
 (0.0, 0.0, 6.0)
 >>> add_lanes(1.0, 2.0), mul_lanes(2.0, 3.0)
 (3.0, 6.0)
->>> import numpy as np
->>> @numba.njit
-... def flags(x):
-...     return blas_operand(x)[1], blas_operand(x.T)[1], blas_operand(x[:, ::2])[1]
->>> flags(np.ones((2, 4)))
-(0, 1, 0)
 """
 import numba
-import numpy as np
-from numba.core import types
-from numba.extending import overload
-
-
-def blas_operand(x):
-    """Kernels only (see the module docstring)."""
-    raise NotImplementedError("blas_operand is called from compiled kernels only")
-
-
-@overload(blas_operand)
-def _blas_operand(x):
-    if isinstance(x, types.Array) and x.ndim == 2 and x.layout == "F":
-        return lambda x: (x.T, 1)
-    return lambda x: (np.ascontiguousarray(x), 0)
 
 
 @numba.njit(error_model="numpy")
