@@ -64,15 +64,13 @@ TABLE_SCAN_ABOVE = 500_000  # steps x body ops, over a graph's scans, from which
 def _with_table_scans(graph):
     """``graph`` with each scan of scalars the interpreter can run as a
     ``TableScan``, where the interpreter is ready or the loops are long."""
-    stand_ins = {}
-    for op in graph.ops:
-        if op.primitive.name == "scan":
-            stand_in = TableScan.of(op)
-            if stand_in is not None:
-                stand_ins[op] = stand_in
+    stand_ins = {op: stand_in for op in graph.ops if (stand_in := TableScan.of(op)) is not None}
+    if not stand_ins:
+        return graph
     work = sum(op.params["length"] * len(op.params["body"].ops) for op in stand_ins)
-    if not stand_ins or work < TABLE_SCAN_ABOVE and not (
-            run_program().compiled or run_program().machine_code_cached()):
+    interpreter = run_program()
+    if work < TABLE_SCAN_ABOVE and not (interpreter.compiled or
+                                        interpreter.machine_code_cached()):
         return graph
     ops = tuple(Op(stand_ins[op], op.inputs, op.outputs, op.params) if op in stand_ins else op
                 for op in graph.ops)

@@ -208,10 +208,9 @@ class TableScan:
 
     @classmethod
     def of(cls, op):
-        body = op.params.get("body")
-        if op.primitive.name != "scan" or not encodable(body):
+        if op.primitive.name != "scan" or not encodable(op.params["body"]):
             return None
-        return cls(encode(body))
+        return cls(encode(op.params["body"]))
 
     def impl(self, *args, body, length, reverse, n_carry, n_xs):
         p, kernel = self.program, run_program()

@@ -395,15 +395,12 @@ def _getitem(out, x, index):
     return [f"{out} = {x}[{index}]"]
 
 
-def guard_fails(x, expected) -> str:
-    # NaN expected: the value is no longer NaN where it equals itself
-    return f"{x} == {x}" if expected != expected else f"{x} != {literal(expected)}"
-
-
 def _guard(out, x, expected, kind, what, failed):
     """``failed``: the statement that returns the failed status (the code
     generator's: numba raising an exception costs a microsecond a call)."""
-    return [f"if {guard_fails(x, expected)}:", f"    {failed}"]
+    # NaN expected: the value is no longer NaN where it equals itself
+    fails = f"{x} == {x}" if expected != expected else f"{x} != {literal(expected)}"
+    return [f"if {fails}:", f"    {failed}"]
 
 
 def _gather_indices(indices, batch_loop, sizes) -> list:
