@@ -47,6 +47,7 @@ except (AttributeError, OSError):
 import numba
 import numpy as np
 import jitad
+from jitad.backend.runtime import huge_pages
 from benchmarks import cases, scale_cases, timing
 n, repeats, target, mode = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 
@@ -65,8 +66,9 @@ def compute(k):
 
 @numba.njit(parallel=True, nogil=True, cache=False)
 def memory(a, b):
-    # the per-example gradient's largest store loop, into a new array: what memory gives
-    out = np.empty((a.shape[0], a.shape[1], b.shape[1]))
+    # the per-example gradient's largest store loop, into a new array on huge
+    # pages as jitad's kernels allocate it: what memory gives
+    out = huge_pages(np.empty((a.shape[0], a.shape[1], b.shape[1])))
     for i in numba.prange(a.shape[0]):
         for j in range(a.shape[1]):
             for k in range(b.shape[1]):

@@ -4,6 +4,9 @@ that exercise every lowering path (fused loops, broadcasting, reductions
 inside loops, scatters, views, BLAS, 0-d statements)."""
 from __future__ import annotations
 
+import io
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -225,3 +228,37 @@ def test_a_failed_guard_is_a_status_the_kernel_returns():
         kernel(-x, y)
     unguarded = generate(trace(lambda x: x * 2.0, (x,))[0])[0]
     assert not codegen.has_status(unguarded)
+
+
+def _thp_faults() -> int:
+    """Huge-page faults the kernel has taken or tried, machine-wide."""
+    counts = dict(line.split() for line in open("/proc/vmstat"))
+    return int(counts["thp_fault_alloc"]) + int(counts["thp_fault_fallback"])
+
+
+def test_large_arrays_go_on_huge_pages_and_small_ones_do_not():
+    """A new array of 4 MiB or more is advised onto huge pages (np.empty, and
+    np.zeros as a buffer that scatters add into, which must start at zero);
+    a small one is a plain np.empty."""
+    def f(x):
+        return np.sum(x[::2] ** 2) + np.sum(np.sin(x))
+    n = 6_000_000
+    x = np.linspace(0.0, 1.0, n)
+    grad = jitad.grad(f)
+    expected = np.where(np.arange(n) % 2 == 0, 2.0 * x, 0.0) + np.cos(x)
+    np.testing.assert_allclose(grad(x), expected, rtol=1e-15, atol=1e-15)
+    source = io.StringIO()
+    jitad.show_source(grad, file=source)
+    assert "= filled(huge_pages(np.empty((6000000,), np.float64)), 0)" in source.getvalue()
+    assert "= huge_pages(np.empty((6000000,), np.float64))" in source.getvalue()
+    small = io.StringIO()
+    grad_small = jitad.grad(lambda x: np.sum(np.sin(x)))
+    grad_small(x[:1000])
+    jitad.show_source(grad_small, file=small)
+    assert "huge_pages(" not in small.getvalue() and "np.empty((1000,), np.float64)" in \
+        small.getvalue()
+    thp = pathlib.Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if thp.exists() and "[never]" not in thp.read_text():
+        before = _thp_faults()
+        grad(x)
+        assert _thp_faults() - before >= 10  # 2 x 48 MB of new arrays: ~46 huge pages

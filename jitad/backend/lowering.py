@@ -100,6 +100,28 @@ def dtype_name(dtype) -> str:
     return "np.bool_" if np.dtype(dtype) == np.bool_ else f"np.{np.dtype(dtype).name}"
 
 
+HUGE_PAGES_FROM = 1 << 22  # bytes: NumPy's threshold for the same advice (runtime.huge_pages)
+
+
+def allocation(shape, dtype, fill=None) -> str:
+    """The expression of a new array: ``np.empty``, or with ``fill`` (source
+    text) ``np.zeros``/``np.full``; an array of 4 MiB or more is put on huge
+    pages (``runtime.huge_pages``: a large array is mapped afresh each call).
+
+    >>> allocation((3,), np.float64), allocation((2, 2), np.int64, "0")
+    ('np.empty((3,), np.float64)', 'np.zeros((2, 2), np.int64)')
+    >>> allocation((1 << 20,), np.float64, "1.0")
+    'filled(huge_pages(np.empty((1048576,), np.float64)), 1.0)'
+    """
+    shape, name = tuple(shape), dtype_name(dtype)
+    if int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize >= HUGE_PAGES_FROM:
+        empty = f"huge_pages(np.empty({shape!r}, {name}))"
+        return empty if fill is None else f"filled({empty}, {fill})"
+    if fill is None:
+        return f"np.empty({shape!r}, {name})"
+    return f"np.zeros({shape!r}, {name})" if fill == "0" else f"np.full({shape!r}, {fill}, {name})"
+
+
 class Operand(str):
     """A name in the kernel source that knows its value's shape and dtype.
 
@@ -268,7 +290,7 @@ def nest(extents, body, first=0) -> list:
 
 
 def _empty(out) -> str:
-    return f"{out} = np.empty({out.shape!r}, {dtype_name(out.dtype)})"
+    return f"{out} = {allocation(out.shape, out.dtype)}"
 
 
 def _suffix(out) -> str:
@@ -291,7 +313,7 @@ def _per_matrix(out, body, *stacks):
     flat = [f"m{k}_{s}" for k in range(len(stacks))]
     lines = [f"{m} = np.ascontiguousarray({x}).reshape({(count,) + x.shape[-2:]!r})"
              for m, x in zip(flat, stacks)]
-    lines.append(f"o_{s} = np.empty({(count,) + out.shape[-2:]!r}, {dtype_name(out.dtype)})")
+    lines.append(f"o_{s} = {allocation((count,) + out.shape[-2:], out.dtype)}")
     lines += nest((count,), [body(f"o_{s}[i0]", *(f"{m}[i0]" for m in flat))])
     return lines + [f"{out} = o_{s}.reshape({out.shape!r})"]
 
@@ -314,7 +336,7 @@ def _lapack(op):
         lines = [f"{m} = np.ascontiguousarray({x})" for m, x in zip(flat, xs)]
         shape = (1,) if not out.shape else out.shape  # a 0-d det is read back as a number
         result = f"o_{s}" if not out.shape else out
-        lines.append(f"{result} = np.empty({shape!r}, {dtype_name(out.dtype)})")
+        lines.append(f"{result} = {allocation(shape, out.dtype)}")
         sizes = [[str(count), str(n)]] + [[str(x.shape[-1])] for x in xs[1:]]
         args = [arg for m, extra in zip(flat, sizes) for arg in (f"{m}.ctypes", *extra)]
         lines.append(f"status_{s} = la_{op}_{np.dtype(out.dtype).name}"
@@ -344,7 +366,7 @@ def _lapack_results(op):
         count = int(np.prod(a.shape[:-2], dtype=np.int64))
         sizes = a.shape[-1:] if square else a.shape[-2:]
         lines = [f"m_{s} = np.ascontiguousarray({a})"]
-        lines += [f"{o} = np.empty({o.shape!r}, {dtype_name(o.dtype)})" for o in outs]
+        lines += [f"{o} = {allocation(o.shape, o.dtype)}" for o in outs]
         args = [f"m_{s}.ctypes", str(count), *map(str, sizes), *(f"{o}.ctypes" for o in outs)]
         lines.append(f"status_{s} = la_{op}_{np.dtype(a.dtype).name}({', '.join(args)})")
         return lines + _raised(op, s)
@@ -375,7 +397,7 @@ def _check(out, x, w, test, rtol, message):
 def _reshape(out, x, shape):
     # numba has no reshape of a scalar (a 0-d value is a scalar in the kernel)
     if not x.shape:
-        return [f"{out} = np.full({shape!r}, {x}, {dtype_name(out.dtype)})"]
+        return [f"{out} = {allocation(shape, out.dtype, x)}"]
     if not shape:
         return [f"{out} = {x}.ravel()[0]"]
     return [f"{out} = {x}.reshape({shape!r})"]
@@ -430,7 +452,7 @@ def _add_at(out, g, *indices, shape):
     r = [f"i{len(batch) + d}" for d in range(len(shape) - k)]
     inner = nest(shape[k:], [f"{at(out, [f'j{d}' for d in range(k)] + r)} += {at(g, b + r)}"],
                  first=len(batch))
-    return ([f"{out} = np.zeros({tuple(shape)!r}, {dtype_name(out.dtype)})"]
+    return ([f"{out} = {allocation(shape, out.dtype, '0')}"]
             + nest(batch, _gather_indices(indices, b, shape) + inner))
 
 
@@ -494,7 +516,7 @@ def _convolve(out, a, v):
             f"    for q_{s} in range({v.shape[-1]}):",
             f"        {at(out, b + [f'p_{s} + q_{s}'])} += "
             f"{at(a, index(a, f'p_{s}'))} * {at(v, index(v, f'q_{s}'))}"]
-    return [f"{out} = np.zeros({out.shape!r}, {dtype_name(out.dtype)})"] + nest(batch, body)
+    return [f"{out} = {allocation(out.shape, out.dtype, '0')}"] + nest(batch, body)
 
 
 def _concatenate(out, *xs, axis):
