@@ -36,7 +36,8 @@ THREADS = (1, 2)
 CHILDREN_PER_COUNT = {"full": 3, "quick": 1}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # what each child times, by name: its warm median is reported as NAME_warm_s
-TIMED = ("parallel", "serial", "per_example_parallel", "per_example_serial", "compute", "memory")
+TIMED = ("parallel", "serial", "per_example_parallel", "per_example_serial", "compute", "memory",
+         "stream")
 
 CHILD = """
 import json, os, sys
@@ -76,6 +77,16 @@ def memory(a, b):
     return out
 
 
+@numba.njit(parallel=True, nogil=True, cache=False)
+def stream(x):
+    # the Rosenbrock gradient's memory traffic (read x, write a new array of
+    # its size) and nothing else: what memory gives to that gradient
+    out = huge_pages(np.empty(x.shape[0]))
+    for i in numba.prange(x.shape[0]):
+        out[i] = 2.0 * x[i]
+    return out
+
+
 def relative_error(got, exact):
     if isinstance(exact, dict):
         return max(relative_error(got[key], exact[key]) for key in exact)
@@ -103,7 +114,8 @@ for name, parallel in (("parallel", True), ("serial", False)):
 rows = network_args[1]
 timed["compute"] = (compute, (50_000,), 1.0)
 timed["memory"] = (memory, (rows, rows[:, :hidden]), 1.0)
-for fn, args, _ in (timed["compute"], timed["memory"]):
+timed["stream"] = (stream, (x,), 1.0)
+for fn, args, _ in (timed["compute"], timed["memory"], timed["stream"]):
     fn(*args)
 samples = timing.interleaved_medians(timed, repeats, target)
 for name in timed:
@@ -202,5 +214,7 @@ def markdown(study) -> list:
               f"**{s['gradient']:.2f}x**, per-example **{s['per_example_gradient']:.2f}x**. "
               f"parallel=True against itself at 1 thread: Rosenbrock {s['parallel']:.2f}x, "
               f"per-example {s['per_example_parallel']:.2f}x. The ceiling at the time: compute "
-              f"{s['compute']:.2f}x, memory {s['memory']:.2f}x."]
+              f"{s['compute']:.2f}x, memory {s['memory']:.2f}x, and a stream of the Rosenbrock "
+              f"gradient's reads and writes alone (`y[i] = 2 * x[i]` into a new array, "
+              f"{seconds(rows[0]['stream_warm_s'])} at one thread) {s['stream']:.2f}x."]
     return lines
