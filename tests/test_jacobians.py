@@ -205,3 +205,56 @@ def test_a_matrix_product_with_the_identity_seed_is_dropped():
     g(x, W)
     source = next(iter(g.cache.entries.values()))[0].kernel.source
     assert source.count("np.dot(") == 1, source
+
+
+def _stencil(x):
+    """A physics residual: a discrete Laplacian with a cubic term and a
+    sine of the neighbours' difference (nonzero on three diagonals)."""
+    return x[:-2] - 2.0 * x[1:-1] + x[2:] + x[1:-1] ** 3 + np.sin(x[2:] - x[:-2])
+
+
+def _stencil_jacobian(x):
+    n = x.size - 2
+    J = np.zeros((n, x.size))
+    c = np.cos(x[2:] - x[:-2])
+    rows = np.arange(n)
+    J[rows, rows] = 1.0 - c
+    J[rows, rows + 1] = -2.0 + 3.0 * x[1:-1] ** 2
+    J[rows, rows + 2] = 1.0 + c
+    return J
+
+
+def _kernel_sources(transform) -> str:
+    return "\n".join(entry.kernel.source for entries in transform.cache.entries.values()
+                     for entry in entries)
+
+
+def test_a_banded_jacobian_or_hessian_runs_its_band_alone():
+    """Forward mode's identity seed through NaN-safe products leaves a
+    stencil's Jacobian and Rosenbrock's Hessian zero off a few diagonals: the
+    loop runs over them alone, with the dense values (against the analytic
+    ones, the complex step, and the same kernel without bands)."""
+    from jitad.backend import codegen
+    x = rng.uniform(-1.5, 1.5, 60)
+    jac = jitad.jacfwd(_stencil)
+    J = jac(x)
+    np.testing.assert_allclose(J, _stencil_jacobian(x), rtol=1e-15, atol=1e-15)
+    e = np.eye(x.size)
+    complex_step = np.stack([np.imag(_stencil(x + 1e-30j * e[k])) / 1e-30
+                             for k in range(x.size)], axis=1)
+    np.testing.assert_allclose(J, complex_step, rtol=1e-14, atol=1e-14)
+    assert "# diagonals -2 to 0" in _kernel_sources(jac)
+    hess = jitad.hessian(rosenbrock)
+    H = hess(x)
+    np.testing.assert_allclose(H, rosenbrock_hessian(x), rtol=1e-14, atol=1e-12)
+    assert "# diagonals -1 to 0" in _kernel_sources(hess)
+    original = codegen.SourceWriter.band
+    try:
+        codegen.SourceWriter.band = lambda self, loop, stored: None
+        dense_jac, dense_hess = jitad.jacfwd(_stencil), jitad.hessian(rosenbrock)
+        np.testing.assert_array_equal(dense_jac(x), J)
+        np.testing.assert_array_equal(dense_hess(x), H)
+        assert "# diagonals" not in _kernel_sources(dense_hess)
+    finally:
+        codegen.SourceWriter.band = original
+

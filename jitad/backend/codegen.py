@@ -44,6 +44,7 @@ import numpy as np
 from .. import primitives as P
 from ..errors import LoweringError
 from ..ir import Graph, Lit, Var, format_op, type_str
+from .bands import loop_band, nonzero_diagonals
 from .lowering import (Accumulate, Elementwise, Indexed, Loop, Operand, allocation, dtype_name,
                        literal, lowering_of)
 
@@ -252,6 +253,7 @@ class SourceWriter:
         self.lines: list[str] = []
         self.consts: list = []  # array literals, passed as trailing kernel arguments
         self.diagonals: dict = {}  # id of a matrix literal -> _diagonal of it
+        self.bands: dict = {}  # id of a matrix literal -> its nonzero diagonals
         self.const_names: dict = {}
         # arrays that alias kernel inputs or constants (outputs must be copied)
         self.borrowed = set(graph.inputs)
@@ -386,6 +388,27 @@ class SourceWriter:
         return self.element_at(a, ["0" if n == 1 and self.loop_shape[j] != 1 else f"i{j}"
                                    for n, j in zip(a.shape, axes)])
 
+    def diagonal(self, a):
+        """``_diagonal`` of a matrix literal, computed once."""
+        if id(a.val) not in self.diagonals:
+            self.diagonals[id(a.val)] = _diagonal(a.val)
+        return self.diagonals[id(a.val)]
+
+    def band(self, loop: FusedLoop, stored: set):
+        """``bands.loop_band`` of a 2-d loop without sums or maxima, or None."""
+        if len(loop.shape) != 2 or any(isinstance(_lowering(op), Accumulate) for op in loop.ops):
+            return None
+
+        def band_of(a):
+            if type(a) is not Lit or a.shape != loop.shape or a.val.size > DIAGONAL_LIMIT:
+                return None
+            if id(a.val) not in self.bands:
+                self.bands[id(a.val)] = nonzero_diagonals(a.val)
+            return self.bands[id(a.val)]
+        return loop_band(loop.ops, lambda op: op.out in stored, band_of,
+                         lambda op: op.inputs[0] if op.out in self.buffers else None,
+                         loop.shape[1])
+
     def element_at(self, a, index) -> str:
         """Source of a's element at the given index expressions (a constant
         matrix that is one value on one diagonal, as forward mode's seeds
@@ -393,9 +416,7 @@ class SourceWriter:
         if not a.shape:
             return self.name(a)
         if type(a) is Lit and a.ndim == 2:
-            if id(a.val) not in self.diagonals:
-                self.diagonals[id(a.val)] = _diagonal(a.val)
-            diagonal = self.diagonals[id(a.val)]
+            diagonal = self.diagonal(a)
             if diagonal is not None:
                 offset, value = diagonal
                 row, col = (i if i.isidentifier() or i.isdigit() else f"({i})" for i in index)
@@ -414,7 +435,10 @@ class SourceWriter:
         # 1-d loop's carry (loop_lines): each block's loop is serial, and
         # vectorises as one
         mode = self.loop_mode(loop, outer == "prange")
-        if mode == "blocked":
+        # a loop zero off a few diagonals runs its inner axis over them alone
+        # (into zeroed arrays, each position added once: no carries)
+        band = self.band(loop, stored)
+        if mode == "blocked" or band is not None:
             carried = {}
         # two scatters into one array write neighbouring positions: one thread,
         # unless the positions are carried (the carries of a block of a 1-d
@@ -431,10 +455,10 @@ class SourceWriter:
         flag = f"exact_{self.name(loop.ops[0].out)[2:]}"
         if fast:
             self.lines.append(f"    {flag} = False")
-        self.loop_lines(loop, stored, outer, mode, carried, flag if fast else None, "    ")
+        self.loop_lines(loop, stored, outer, mode, carried, flag if fast else None, "    ", band)
         if fast:
             self.lines.append(f"    if {flag}:  # an argument of sin/cos/tan at or above 2**30")
-            self.loop_lines(loop, stored, outer, mode, carried, None, "        ")
+            self.loop_lines(loop, stored, outer, mode, carried, None, "        ", band)
         for op in loop.ops:
             self.contiguous.add(op.out)
 
@@ -450,11 +474,11 @@ class SourceWriter:
         self.modes.append(mode)
         return mode
 
-    def loop_lines(self, loop, stored, outer, mode, carried, fast_flag, indent):
+    def loop_lines(self, loop, stored, outer, mode, carried, fast_flag, indent, band=None):
         """The loop's allocations and loop nest; ``carried``: the arrays its
         scatters store through carries (``carried``); ``fast_flag``: the fast
         trig functions, setting that flag where an argument needs the exact
-        ones."""
+        ones; ``band``: the diagonals ``(lo, hi)`` the inner axis runs over."""
         ndim = len(loop.shape)
         last, block = ndim - 1, max(1, min(REDUCTION_BLOCK, loop.shape[-1]))
         split = split_sums(loop) if outer == "prange" and mode != "blocked" else []
@@ -484,7 +508,8 @@ class SourceWriter:
                 if mode == "blocked":
                     self.lines.append(f"{indent}b_{out[2:]} = np.empty({block}, {dtype})")
             elif op.out in stored:
-                self.lines.append(f"{indent}{out} = {allocation(loop.shape, op.out.dtype)}")
+                zeros = None if band is None else "0"
+                self.lines.append(f"{indent}{out} = {allocation(loop.shape, op.out.dtype, zeros)}")
         for op in split:
             self.lines.append(f"{indent}p_{self.name(op.out)[2:]} = np.empty({blocks}, "
                               f"{dtype_name(op.out.dtype)})")
@@ -526,6 +551,11 @@ class SourceWriter:
                 indent += "    "
                 self.lines.append(f"{indent[4:]}for i{j} in range(j{j}, min(j{j} + {block}, "
                                   f"{n})):")
+                continue
+            if band is not None and j == 1:
+                lo, hi = band
+                self.lines.append(f"{indent[4:]}for i1 in range(max(0, {_plus('i0', lo)}), "
+                                  f"min({n}, {_plus('i0', hi + 1)})):  # diagonals {lo} to {hi}")
                 continue
             self.lines.append(f"{indent[4:]}for i{j} in {outer if j == 0 else 'range'}({n}):")
         self.loop_values, self.loop_shape = set(), loop.shape
@@ -874,6 +904,10 @@ def split_sums(loop: FusedLoop) -> list:
 
 
 DIAGONAL_LIMIT = 1 << 22  # elements of a matrix literal checked for being one diagonal
+
+
+def _plus(name: str, k: int) -> str:
+    return name if k == 0 else f"{name} + {k}" if k > 0 else f"{name} - {-k}"
 
 
 def _diagonal(value: np.ndarray):
