@@ -314,3 +314,22 @@ def test_the_default_goes_parallel_only_for_larger_loops():
     assert "prange(" not in generate(graph, "auto")[0]
     big = trace(lambda x: np.sum(np.sin(x)), (np.ones(codegen.AUTO_PARALLEL_ABOVE),))[0]
     assert "prange(" in generate(big, "auto")[0]
+
+
+def test_slices_far_apart_are_added_in_place_not_carried():
+    """An LSTM's gates are four slices of one product, z[:, :k] ... z[:, 3k:]:
+    their adjoints scatter k positions apart, too far to carry in locals (it
+    took 3k of them, shifted every iteration); they add into the array."""
+    k = 16
+
+    def gates(z):
+        sig = 1.0 / (1.0 + np.exp(-z[:, :k]))
+        return np.sum(sig * np.tanh(z[:, k:2 * k]) + z[:, 2 * k:3 * k] ** 2 * z[:, 3 * k:])
+    z = np.random.default_rng(3).standard_normal((4, 4 * k))
+    g = jitad.grad(gates)
+    expected = np.stack([np.imag(gates(z + 1e-30j * e.reshape(z.shape))) / 1e-30
+                         for e in np.eye(z.size)]).reshape(z.shape)
+    np.testing.assert_allclose(g(z), expected, rtol=1e-14, atol=1e-15)
+    text = io.StringIO()
+    jitad.show_source(g, file=text)
+    assert "r1_" not in text.getvalue() and f"[i0, {2 * k} + i1] += " in text.getvalue()
