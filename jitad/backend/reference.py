@@ -21,7 +21,9 @@ def evaluate_ops(ops, env: dict) -> dict:
         for op in ops:
             out = op.primitive.impl(*map(read, op.inputs), **op.params)
             for v, o in zip(op.outputs, out if op.primitive.multiple_results else [out]):
-                env[v] = np.asarray(o, v.dtype)[()]
+                # a NumPy scalar of the right type already is its value (most
+                # ops of scalar code): asarray would take 0.3 us more
+                env[v] = o if type(o) is v.dtype.type else np.asarray(o, v.dtype)[()]
     return env
 
 

@@ -182,8 +182,28 @@ div_p = elementwise_binary("div", through_operator(np.true_divide, operator.true
                            lambda y, a, b: neg(div(y, b)), infix="/", numpy=np.true_divide)
 
 
+_SCALARS = frozenset(t for t in _NUMPY_VALUES | _NUMBERS if t is not np.ndarray)
+_ZEROS: dict = {}  # (type, type) -> the zero of their product's type
+
+
 def _safe_mul_impl(a, b):
-    """a * b, but exactly 0 where a or b is 0 even if the other is inf or nan."""
+    """a * b, but exactly 0 where a or b is 0 even if the other is inf or nan.
+
+    >>> _safe_mul_impl(0.0, np.inf), _safe_mul_impl(np.float32(2), 3.0), _safe_mul_impl(
+    ...     np.array([0.0, 2.0]), np.array([np.nan, 3.0]))
+    (0.0, np.float32(6.0), array([0., 6.]))
+    """
+    ta, tb = type(a), type(b)
+    if ta in _SCALARS and tb in _SCALARS:
+        # two numbers (the interpreter and the tracer meet them at every op
+        # of scalar code): 0.2 us, where np.where takes 5; two nonzero
+        # numbers multiply without an invalid-value warning (a NaN is quiet)
+        if a != 0 and b != 0:
+            return a * b
+        zero = _ZEROS.get((ta, tb))
+        if zero is None:
+            zero = _ZEROS[ta, tb] = type(ta(1) * tb(1))(0)
+        return zero
     with np.errstate(invalid="ignore"):
         zero = (np.asarray(a) == 0) | (np.asarray(b) == 0)
         return np.where(zero, np.zeros((), np.result_type(a, b)), np.multiply(a, b))
