@@ -84,8 +84,9 @@ def nonzero_diagonals(value: np.ndarray):
 
 def loop_band(loop_ops, is_result, band_of, scatter_input_of, width: int):
     """(lo, hi): the diagonals ``lo..hi`` off which every result of the loop
-    is zero, when that band is at most a quarter of the inner axis
-    (``width``); else None. ``is_result(op)``: the op's value leaves the loop
+    is zero, when that band is narrower than the inner axis (``width``;
+    whatever the size, so one size-generic kernel serves every size); else
+    None. ``is_result(op)``: the op's value leaves the loop
     (stored); ``scatter_input_of(op)``: the value a scatter adds, or None;
     ``band_of(a)``: the band of an operand from outside the loop, or None."""
     bands: dict = {}
@@ -105,6 +106,6 @@ def loop_band(loop_ops, is_result, band_of, scatter_input_of, width: int):
     if not results or None in results:
         return None
     offsets = frozenset().union(*results)
-    if not offsets or 4 * (max(offsets) - min(offsets) + 1) > width:
+    if not offsets or max(offsets) - min(offsets) + 1 >= width:
         return None
     return min(offsets), max(offsets)

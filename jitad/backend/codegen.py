@@ -344,6 +344,9 @@ class SourceWriter:
         for v, text in zip(op.outputs, carries + ys):
             self.lines.append(f"    {self.name(v)} = {text}")
             self.contiguous.add(v)
+        # a final carry may be an input or a const (a body passes arrays on
+        # uncopied): the kernel copies it if it returns it
+        self.borrowed.update(op.outputs[:n_carry])
 
     def statement(self, op):
         self.comment(op, "    ")
@@ -766,11 +769,16 @@ class SourceWriter:
         returned, seen = [], set()
         for o in self.graph.outputs:
             text = self.name(o)
-            if isinstance(o, Lit) and o.shape or isinstance(o, Var) and (
+            if contiguous_outputs and o.shape:
+                # a loop body's: a carry or y may be an input as it is (no step
+                # writes into an array it was given; a copy was an allocation
+                # a step, for every carry a body passes on; ``loop`` copies a
+                # carry the kernel returns)
+                if isinstance(o, Lit) or o not in self.contiguous:
+                    text = f"np.ascontiguousarray({text})"
+            elif isinstance(o, Lit) and o.shape or isinstance(o, Var) and (
                     o in self.borrowed or o in seen) and o.shape:
                 text = f"{text}.copy()"
-            elif contiguous_outputs and o.shape and o not in self.contiguous:
-                text = f"np.ascontiguousarray({text})"
             seen.add(o)
             returned.append(text)
         params = [self.name(v) for v in self.graph.inputs]
