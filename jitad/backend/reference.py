@@ -23,7 +23,9 @@ def evaluate_ops(ops, env: dict) -> dict:
             for v, o in zip(op.outputs, out if op.primitive.multiple_results else [out]):
                 # a NumPy scalar of the right type already is its value (most
                 # ops of scalar code): asarray would take 0.3 us more
-                env[v] = o if type(o) is v.dtype.type else np.asarray(o, v.dtype)[()]
+                # (a Var's dtype may also be a scalar type, as np.float64)
+                env[v] = o if type(o) is getattr(v.dtype, "type", None) else \
+                    np.asarray(o, v.dtype)[()]
     return env
 
 
