@@ -287,3 +287,30 @@ def test_small_products_are_written_out_and_exact():
     source = io.StringIO()
     jitad.show_source(big, file=source)
     assert "np.dot(" in source.getvalue()
+
+
+def test_a_later_loop_recomputes_cheap_values_instead_of_storing_them():
+    """A Gaussian mixture's x - mu and (x - mu) * precision, (n, k, d), are read
+    again by the gradient's loop after the sums over d: that loop computes
+    them itself (two multiply-adds) and no (n, k, d) array is stored."""
+    def mixture(mu, log_precision, x):
+        z = (x[:, None, :] - mu[None, :, :]) * np.exp(log_precision)[None, :, :]
+        return np.sum(np.log(np.sum(np.exp(-0.5 * np.sum(z * z, axis=2)), axis=1)))
+    rng = np.random.default_rng(11)
+    mu, log_precision, x = (rng.standard_normal((3, 4)), 0.3 * rng.standard_normal((3, 4)),
+                            rng.standard_normal((50, 4)))
+    grad = jitad.grad(mixture, argnums=(0, 1))
+    d_mu, d_log_precision = grad(mu, log_precision, x)
+    h = 1e-30
+    for got, k in ((d_mu, 0), (d_log_precision, 1)):
+        args = [mu, log_precision, x]
+        expected = []
+        for e in np.eye(12):
+            shifted = list(args)
+            shifted[k] = args[k] + 1j * h * e.reshape(3, 4)
+            expected.append(np.imag(mixture(*shifted)) / h)
+        np.testing.assert_allclose(got, np.reshape(expected, (3, 4)), rtol=1e-13, atol=1e-14)
+    source = io.StringIO()
+    jitad.show_source(grad, file=source)
+    assert "np.empty((50, 3, 4)" not in source.getvalue(), source.getvalue()
+    assert source.getvalue().count(" - v_") >= 2  # x - mu in the forward loop and again

@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import primitives as P
 from ..errors import LoweringError
-from ..ir import Graph, Lit, Var, format_op, type_str
+from ..ir import Graph, Lit, Op, Var, format_op, type_str
 from .bands import loop_band, nonzero_diagonals
 from .lowering import (Accumulate, Elementwise, Indexed, Loop, Operand, allocation, dtype_name,
                        literal, lowering_of)
@@ -236,6 +236,78 @@ def materialised(graph: Graph, items, buffers=()) -> set:
             if a in loop_of and loop_of[a] is not home:
                 needed.add(a)
     return {v for v in needed if v in loop_of and v not in buffers}
+
+
+# ops a later loop recomputes from values it can read, rather than read
+# their result from an array the first loop stored: two multiply-adds cost
+# less than a pass over memory (a Gaussian mixture's (10000, 25, 10) x - mu
+# and (x - mu) * precision, 20 MB each, were stored for the gradient's loop)
+_RECOMPUTED = frozenset({P.add_p, P.sub_p, P.mul_p, P.neg_p, P.safe_mul_p})
+RECOMPUTE_OPS = 2
+
+
+def rematerialised(graph: Graph) -> Graph:
+    """The graph in which a loop that would read a stored array computes it
+    itself, where that value is at most RECOMPUTE_OPS cheap elementwise ops
+    (``_RECOMPUTED``) of values the loop can read, and the array is then no
+    longer stored (else the graph unchanged)."""
+    buffers = scatter_buffers(graph)
+    items = group(graph, buffers)
+    stored = materialised(graph, items, buffers)
+    loop_of = {op.out: item for item in items if isinstance(item, FusedLoop) for op in item.ops}
+    made_by = {op.out: op for op in graph.ops if len(op.outputs) == 1}
+
+    def tree(v, home, budget):
+        """The ops (in order) computing v in its loop from values outside it."""
+        op = made_by.get(v)
+        if op is None or op.primitive not in _RECOMPUTED or v in buffers or budget < 1:
+            return None
+        ops = []
+        for a in op.inputs:
+            if isinstance(a, Var) and loop_of.get(a) is home:
+                sub = tree(a, home, budget - 1 - len(ops))
+                if sub is None:
+                    return None
+                ops += [o for o in sub if o not in ops]
+        return ops + [op] if len(ops) + 1 <= budget else None
+
+    recomputed = {}  # stored Var -> its ops
+    for v in stored:
+        home = loop_of[v]
+        ops = tree(v, home, RECOMPUTE_OPS)
+        readers = [op for op in graph.ops if v in op.inputs
+                   and loop_of.get(op.outputs[0] if op.outputs else None) is not home]
+        if ops is None or not readers or any(
+                loop_of.get(op.outputs[0]) is None or loop_of[op.outputs[0]].shape != home.shape
+                or v.shape != home.shape or not isinstance(_lowering(op), Elementwise)
+                for op in readers):
+            continue
+        recomputed[v] = ops
+    if not recomputed:
+        return graph
+    new_ops, copies = [], {}  # (Var, id of a reading loop) -> its copy there
+    for op in graph.ops:
+        home = loop_of.get(op.outputs[0]) if op.outputs else None
+        inputs = list(op.inputs)
+        for k, a in enumerate(inputs):
+            if a in recomputed and home is not loop_of[a]:
+                for source in recomputed[a]:  # each op copied once per reading loop
+                    if (source.out, id(home)) not in copies:
+                        args = tuple(copies.get((x, id(home)), x) for x in source.inputs)
+                        copy = copies[source.out, id(home)] = Var(source.out.shape,
+                                                                 source.out.dtype)
+                        new_ops.append(Op(source.primitive, args, (copy,), source.params))
+                inputs[k] = copies[a, id(home)]
+        new_ops.append(op if inputs == list(op.inputs) else
+                       Op(op.primitive, tuple(inputs), op.outputs, op.params))
+    candidate = Graph(graph.inputs, tuple(new_ops), graph.outputs, graph.input_names)
+    # kept only where the copies joined their readers' loops and nothing
+    # more is stored
+    new_items = group(candidate, scatter_buffers(candidate))
+    new_stored = materialised(candidate, new_items, scatter_buffers(candidate))
+    if sum(v.size for v in new_stored) >= sum(v.size for v in stored):
+        return graph
+    return candidate
 
 
 class SourceWriter:
@@ -968,6 +1040,6 @@ def generate_with_modes(graph: Graph, parallel=False, modes=None) -> tuple[str, 
     >>> generate_with_modes(graph)[2], generate_with_modes(graph, modes=(None,))[2]
     (('plain',), (None,))
     """
-    writer = SourceWriter(without_forwarding(graph), parallel, modes=modes)
+    writer = SourceWriter(rematerialised(without_forwarding(graph)), parallel, modes=modes)
     source = writer.kernel_source()
     return "\n\n".join(writer.functions + [source]), writer.consts, tuple(writer.modes)
