@@ -271,23 +271,29 @@ def rematerialised(graph: Graph) -> Graph:
                 ops += [o for o in sub if o not in ops]
         return ops + [op] if len(ops) + 1 <= budget else None
 
+    def loop_of_op(op):
+        return loop_of.get(op.outputs[0]) if op.outputs else None
+
+    readers_of: dict = {}  # a stored Var -> the ops outside its loop that read it
+    for op in graph.ops:
+        for a in op.inputs:
+            if a in stored and loop_of[a] is not loop_of_op(op):
+                readers_of.setdefault(a, []).append(op)
     recomputed = {}  # stored Var -> its ops
-    for v in stored:
+    for v, readers in readers_of.items():
         home = loop_of[v]
-        ops = tree(v, home, RECOMPUTE_OPS)
-        readers = [op for op in graph.ops if v in op.inputs
-                   and loop_of.get(op.outputs[0] if op.outputs else None) is not home]
-        if ops is None or not readers or any(
-                loop_of.get(op.outputs[0]) is None or loop_of[op.outputs[0]].shape != home.shape
-                or v.shape != home.shape or not isinstance(_lowering(op), Elementwise)
-                for op in readers):
+        if v.shape != home.shape or any(
+                loop_of_op(op) is None or loop_of_op(op).shape != home.shape
+                or not isinstance(_lowering(op), Elementwise) for op in readers):
             continue
-        recomputed[v] = ops
+        ops = tree(v, home, RECOMPUTE_OPS)
+        if ops is not None:
+            recomputed[v] = ops
     if not recomputed:
         return graph
     new_ops, copies = [], {}  # (Var, id of a reading loop) -> its copy there
     for op in graph.ops:
-        home = loop_of.get(op.outputs[0]) if op.outputs else None
+        home = loop_of_op(op)
         inputs = list(op.inputs)
         for k, a in enumerate(inputs):
             if a in recomputed and home is not loop_of[a]:
@@ -303,8 +309,8 @@ def rematerialised(graph: Graph) -> Graph:
     candidate = Graph(graph.inputs, tuple(new_ops), graph.outputs, graph.input_names)
     # kept only where the copies joined their readers' loops and nothing
     # more is stored
-    new_items = group(candidate, scatter_buffers(candidate))
-    new_stored = materialised(candidate, new_items, scatter_buffers(candidate))
+    new_buffers = scatter_buffers(candidate)
+    new_stored = materialised(candidate, group(candidate, new_buffers), new_buffers)
     if sum(v.size for v in new_stored) >= sum(v.size for v in stored):
         return graph
     return candidate
